@@ -1,0 +1,113 @@
+# heapscope build. `make` builds build/libheapscope.so and build/heapscope.
+# Sources are picked up by wildcard so that new modules need no Makefile edit.
+CC ?= gcc
+PREFIX ?= /usr/local
+BUILD := build
+
+WARN := -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+        -Wformat=2 -Wundef -Wvla
+BASE_CFLAGS := -O2 -g $(WARN) -D_GNU_SOURCE -Icommon -Iinterposer -Ianalyzer
+CFLAGS ?=
+UNWIND_CFLAGS := $(shell pkg-config --cflags libunwind 2>/dev/null)
+UNWIND_LIBS := $(shell pkg-config --libs libunwind 2>/dev/null || echo -lunwind)
+
+# The interposer: hidden visibility, initial-exec TLS, no builtin malloc
+# folding, every undefined symbol resolved at link time (-z defs).
+LIB_CFLAGS := $(BASE_CFLAGS) $(UNWIND_CFLAGS) -fPIC -fvisibility=hidden -ftls-model=initial-exec \
+        -fno-builtin-malloc -fno-builtin-free -fno-builtin-calloc -fno-builtin-realloc \
+        -fno-semantic-interposition -pthread -DUNW_LOCAL_ONLY
+LIB_LDFLAGS := -shared -Wl,-z,defs -Wl,-z,now -pthread
+LIB_LIBS := $(UNWIND_LIBS) -ldl -lm
+
+COMMON_SRCS := $(wildcard common/*.c)
+LIB_SRCS := $(wildcard interposer/*.c) common/hs_codec.c
+CLI_SRCS := $(wildcard analyzer/*.c) $(COMMON_SRCS)
+# Interposer modules that unit tests link directly (no hooks, no lifecycle).
+UNIT_LIB_SRCS := $(filter-out interposer/hooks.c interposer/lifecycle.c interposer/flusher.c \
+                   interposer/threads.c,$(wildcard interposer/*.c))
+UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/unit/%,$(wildcard tests/unit/test_*.c))
+PROGS := $(patsubst tests/progs/%.c,$(BUILD)/progs/%,$(wildcard tests/progs/*.c)) \
+         $(patsubst tests/progs/%.cc,$(BUILD)/progs/%,$(wildcard tests/progs/*.cc))
+BENCH_PROGS := $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(filter-out tests/bench/passthrough.c,$(wildcard tests/bench/*.c)))
+
+LIB := $(BUILD)/libheapscope.so
+CLI := $(BUILD)/heapscope
+
+.PHONY: all deps check test unit asan bench demo install clean format lint
+all: $(LIB) $(CLI)
+
+$(BUILD)/lib/%.o: %.c $(wildcard common/*.h interposer/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(LIB_CFLAGS) $(CFLAGS) -c $< -o $@
+
+$(LIB): $(patsubst %.c,$(BUILD)/lib/%.o,$(LIB_SRCS))
+	$(CC) $(LIB_LDFLAGS) -o $@ $^ $(LIB_LIBS)
+
+$(BUILD)/cli/%.o: %.c $(wildcard common/*.h analyzer/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) $(CFLAGS) -c $< -o $@
+
+$(CLI): $(patsubst %.c,$(BUILD)/cli/%.o,$(CLI_SRCS))
+	$(CC) -o $@ $^ -lz -lm
+
+$(BUILD)/unit/%: tests/unit/%.c $(COMMON_SRCS) $(UNIT_LIB_SRCS) $(wildcard common/*.h interposer/*.h tests/unit/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) $(UNWIND_CFLAGS) -DUNW_LOCAL_ONLY -pthread $(UNIT_CFLAGS) $(CFLAGS) -Itests/unit \
+	    -o $@ $< $(COMMON_SRCS) $(UNIT_LIB_SRCS) $$(pkg-config --cflags --libs check) $(UNWIND_LIBS) -ldl -lm -lz
+
+# Victim and helper programs for integration tests: plain C, as users build.
+$(BUILD)/progs/%: tests/progs/%.c
+	@mkdir -p $(dir $@)
+	$(CC) -O1 -g -fno-omit-frame-pointer -std=gnu11 -Wall -Werror -pthread -o $@ $< -ldl -lm
+$(BUILD)/progs/%: tests/progs/%.cc
+	@mkdir -p $(dir $@)
+	g++ -O1 -g -fno-omit-frame-pointer -Wall -Werror -pthread -o $@ $<
+
+$(BUILD)/bench/%: tests/bench/%.c
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -g -std=gnu11 -Wall -Werror -pthread -o $@ $< -lm
+# The floor any interposer pays: forwards every entry point through dlsym(RTLD_NEXT).
+$(BUILD)/bench/libpassthrough.so: tests/bench/passthrough.c
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -g -std=gnu11 -Wall -Werror -fPIC -shared -fvisibility=hidden -ftls-model=initial-exec \
+	    -fno-builtin-malloc -fno-builtin-free -o $@ $< -ldl
+
+progs: $(PROGS)
+deps:
+	@sh scripts/deps.sh
+
+unit: $(UNIT_TESTS)
+
+check: deps
+	$(MAKE) all unit progs
+	@sh scripts/run-tests.sh
+
+test: check
+
+asan:
+	@sh scripts/deps.sh
+	$(MAKE) BUILD=build/asan CFLAGS="-O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" unit
+	@for t in build/asan/unit/test_*; do echo "== $$t"; ASAN_OPTIONS=detect_leaks=1 $$t || exit 1; done
+
+bench: deps
+	$(MAKE) all $(BENCH_PROGS) $(BUILD)/bench/libpassthrough.so
+	@sh tests/bench/run.sh
+
+demo: deps
+	$(MAKE) all progs
+	@sh scripts/demo.sh
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/heapscope
+	install -m 0755 $(CLI) $(DESTDIR)$(PREFIX)/bin/heapscope
+	install -m 0644 $(LIB) $(DESTDIR)$(PREFIX)/lib/heapscope/libheapscope.so
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+lint:
+	cppcheck --quiet --error-exitcode=1 --enable=warning,portability -Icommon -Iinterposer -Ianalyzer common interposer analyzer
+	shellcheck scripts/*.sh tests/integration/*.sh tests/bench/*.sh .ci/run
+
+clean:
+	rm -rf $(BUILD)

@@ -1,0 +1,16 @@
+/* arena.h - the interposer's own memory: mmap only, never the host's malloc. */
+#ifndef HS_ARENA_H
+#define HS_ARENA_H
+
+#include <stddef.h>
+
+/* Zeroed, 16-byte aligned, never freed. Lock-free. NULL when mmap fails. */
+void *hs_arena_alloc(size_t size);
+/* Large zeroed mappings for tables (MAP_NORESERVE: pages cost RSS only once
+ * touched). NULL on failure. */
+void *hs_map(size_t size);
+void hs_unmap(void *p, size_t size);
+/* Bytes obtained from the kernel by the arena and hs_map, for diagnostics. */
+size_t hs_arena_mapped_bytes(void);
+
+#endif

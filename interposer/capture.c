@@ -1,0 +1,56 @@
+/* capture.c - turns "here" into a list of return addresses. Runs only on
+ * sampled allocations, with the re-entrancy guard held (libunwind may call
+ * malloc while it builds its caches). Must not take locks of its own. */
+#include "capture.h"
+
+#include <link.h>
+#include <libunwind.h>
+#include <string.h>
+
+#include "config.h"
+#include "hs_format.h"
+
+static uintptr_t own_lo, own_hi;
+
+static int find_own(struct dl_phdr_info *info, size_t size, void *data)
+{
+    (void)size;
+    uintptr_t addr = (uintptr_t)data;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_X))
+            continue;
+        uintptr_t lo = info->dlpi_addr + ph->p_vaddr, hi = lo + ph->p_memsz;
+        if (addr >= lo && addr < hi) {
+            own_lo = lo;
+            own_hi = hi;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+void hs_capture_init(void)
+{
+    dl_iterate_phdr(find_own, (void *)(uintptr_t)&hs_capture_init);
+    unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
+}
+
+int hs_capture_is_own(uintptr_t addr) { return addr >= own_lo && addr < own_hi; }
+
+uint32_t hs_capture_stack(uintptr_t *out, uint32_t max)
+{
+    /* Our own frames (hook, sampler, this function) sit on top; take a few
+     * extra so that max frames of the program remain after skipping them. */
+    void *raw[HS_MAX_DEPTH_LIMIT + 8];
+    if (max > HS_MAX_DEPTH_LIMIT)
+        max = HS_MAX_DEPTH_LIMIT;
+    int n = unw_backtrace(raw, (int)max + 8);
+    uint32_t depth = 0;
+    for (int i = 0; i < n && depth < max; i++) {
+        uintptr_t pc = (uintptr_t)raw[i];
+        if (pc && !hs_capture_is_own(pc))
+            out[depth++] = pc;
+    }
+    return depth;
+}

@@ -1,0 +1,16 @@
+/* capture.h - stack capture with libunwind (local only). */
+#ifndef HS_CAPTURE_H
+#define HS_CAPTURE_H
+
+#include <stdint.h>
+
+/* Finds heapscope's own code range and switches libunwind to per-thread
+ * caches (its global cache takes a mutex a fork could leave locked). */
+void hs_capture_init(void);
+/* Writes up to max return addresses, innermost first, skipping every frame
+ * inside libheapscope.so. Returns the depth (0 if the walk failed). */
+uint32_t hs_capture_stack(uintptr_t *out, uint32_t max);
+/* Is addr inside heapscope's own code? */
+int hs_capture_is_own(uintptr_t addr);
+
+#endif

@@ -1,0 +1,36 @@
+/* config.h - the interposer's settings, read once from HEAPSCOPE_* at load. */
+#ifndef HS_CONFIG_H
+#define HS_CONFIG_H
+
+#include <stdint.h>
+
+#define HS_PATH_MAX 1024
+
+typedef struct hs_config {
+    uint64_t sample_rate;   /* HEAPSCOPE_SAMPLE_RATE: mean bytes between samples; 1 = all */
+    uint32_t max_depth;     /* HEAPSCOPE_MAX_DEPTH */
+    uint64_t interval_ms;   /* HEAPSCOPE_INTERVAL, stored in milliseconds */
+    int signal;             /* HEAPSCOPE_SIGNAL: 0 = off */
+    int disable;            /* HEAPSCOPE_DISABLE */
+    int follow_exec;        /* HEAPSCOPE_FOLLOW_EXEC */
+    int verbose;            /* HEAPSCOPE_VERBOSE */
+    uint64_t seed;          /* HEAPSCOPE_SEED: 0 = random */
+    char output[HS_PATH_MAX]; /* HEAPSCOPE_OUTPUT template */
+    char only[HS_PATH_MAX];   /* HEAPSCOPE_ONLY: comma-separated program names, "" = all */
+    char tmpdir[HS_PATH_MAX]; /* $TMPDIR at load, fallback directory */
+} hs_config_t;
+
+/* Parses the environment (getenv) into *cfg; a bad value logs one warning
+ * and keeps the default. Never allocates. */
+void hs_config_load(hs_config_t *cfg);
+/* Parsers shared with tests. Return 0 on success. */
+int hs_config_parse_size(const char *s, uint64_t *out);
+int hs_config_parse_seconds_ms(const char *s, uint64_t *out_ms);
+int hs_config_parse_bool(const char *s, int *out);
+int hs_config_parse_signal(const char *s, int *out);
+/* Logs the effective configuration, one line per option. */
+void hs_config_print(const hs_config_t *cfg);
+/* Does the comma list `only` contain `name`? (an empty list matches all) */
+int hs_config_name_matches(const char *only, const char *name);
+
+#endif

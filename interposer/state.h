@@ -1,0 +1,100 @@
+/* state.h - what the interposer's modules share: the next allocator's entry
+ * points, the lifecycle state, the configuration and the per-thread state
+ * that the malloc hot path touches. */
+#ifndef HS_STATE_H
+#define HS_STATE_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "sampler.h"
+
+#define HS_EXPORT __attribute__((visibility("default")))
+#define HS_LIKELY(x) __builtin_expect(!!(x), 1)
+#define HS_UNLIKELY(x) __builtin_expect(!!(x), 0)
+
+/* The allocator below us (glibc's, or jemalloc's when the program links it). */
+typedef struct hs_real_fns {
+    void *(*malloc)(size_t);
+    void (*free)(void *);
+    void *(*calloc)(size_t, size_t);
+    void *(*realloc)(void *, size_t);
+    int (*posix_memalign)(void **, size_t, size_t);
+    void *(*aligned_alloc)(size_t, size_t);
+    void *(*memalign)(size_t, size_t);
+    void *(*valloc)(size_t);
+    size_t (*malloc_usable_size)(void *);
+    int (*pthread_create)(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *);
+} hs_real_fns_t;
+extern hs_real_fns_t hs_real;
+
+/* Lifecycle: UNINIT -> INITIALIZING -> READY, or -> DISABLED (pass-through).
+ * Until READY, hooks forward without touching tracking state. */
+enum { HS_STATE_UNINIT, HS_STATE_INITIALIZING, HS_STATE_READY, HS_STATE_DISABLED };
+extern _Atomic int hs_state;
+extern hs_config_t hs_cfg;
+extern _Atomic uint64_t hs_lost_samples;
+
+/* Exact call counters of one thread. Lives in the arena (never freed) so the
+ * flusher may read it while the thread exits; recycled once the thread is
+ * gone. Only its owner writes the counters (relaxed load + store, no lock
+ * prefix on the hot path); the flusher reads them. 64 bytes: one cache line. */
+typedef struct hs_thread_block {
+    _Atomic uint64_t allocs;
+    _Atomic uint64_t frees;
+    _Atomic uint32_t state; /* HS_BLOCK_* */
+    _Atomic uint32_t tid;
+    struct hs_thread_block *next; /* registry list, push-only */
+    char pad[32];
+} hs_thread_block_t;
+enum { HS_BLOCK_ALIVE = 1, HS_BLOCK_EXITED = 2 };
+
+/* Per-thread state, initial-exec TLS. `countdown` and `block` are the whole
+ * hot path; a new thread starts with countdown 0 (first allocation takes the
+ * slow path and attaches) and block = &hs_block_unattached. */
+typedef struct hs_tls {
+    uint64_t countdown;        /* bytes until the next sample */
+    hs_thread_block_t *block;  /* where this thread's call counts go */
+    uint32_t in_hook;          /* re-entrancy guard: our own allocations are not recorded */
+    uint32_t attached;         /* HS_THREAD_* */
+    uint32_t tid;
+    uint32_t resolving;        /* inside dlsym during bootstrap */
+    hs_rng_t rng;
+    hs_thread_block_t own;     /* counts of internal or pass-through threads, never summed */
+} hs_tls_t;
+enum { HS_THREAD_NEW = 0, HS_THREAD_TRACKED = 1, HS_THREAD_UNTRACKED = 2 };
+extern __thread hs_tls_t hs_tls __attribute__((tls_model("initial-exec")));
+extern hs_thread_block_t hs_block_unattached;
+
+static inline void hs_count(_Atomic uint64_t *c)
+{
+    /* Single writer: a relaxed load and store, not a locked add. */
+    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + 1, memory_order_relaxed);
+}
+
+/* hooks.c */
+void hs_resolve_real(void);
+/* threads.c */
+int hs_threads_init(void);
+void hs_thread_attach(hs_tls_t *t);
+void hs_thread_mark_internal(void);
+void hs_threads_sum_calls(uint64_t *allocs, uint64_t *frees);
+void hs_threads_after_fork_child(void);
+typedef struct hs_thread_note {
+    uint64_t mono_ns;
+    uint64_t start_routine;
+    uint32_t event, tid, parent_tid, stack_id;
+} hs_thread_event_t;
+int hs_thread_event_pop(hs_thread_event_t *ev);
+/* lifecycle.c */
+uint64_t hs_now_mono_ns(void);
+uint64_t hs_now_real_ns(void);
+pid_t hs_gettid(void);
+/* recording (hooks.c): capture the stack of a sampled block and remember it */
+void hs_record_alloc(hs_tls_t *t, void *p, size_t size);
+uint32_t hs_record_stack_id(void);
+
+#endif

@@ -1,0 +1,232 @@
+/* writer.c - owns the dump file descriptor: expands the path template,
+ * creates the file on the first write (so short-lived processes that _exit
+ * leave nothing behind), falls back to $TMPDIR or /tmp, and appends records.
+ * Called only with the flusher's mutex held. Never allocates with malloc, and
+ * never lets a failure reach the host: it logs once and stops writing. */
+#include "writer.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "arena.h"
+#include "config.h"
+#include "hs_format.h"
+#include "log.h"
+#include "state.h"
+
+static int fd = -1;
+static int failed;
+static uint32_t generation = 1;
+static char path[HS_PATH_MAX + 64];
+
+int hs_writer_is_open(void) { return fd >= 0; }
+int hs_writer_has_failed(void) { return failed; }
+uint32_t hs_writer_generation(void) { return generation; }
+const char *hs_writer_path(void) { return path; }
+
+uint8_t *hs_writer_grow(uint8_t *old, size_t old_len, size_t new_cap)
+{
+    /* The mapping size sits in a 64-byte header in front of the buffer. */
+    uint8_t *m = hs_map(new_cap + 64);
+    if (!m)
+        return NULL;
+    *(size_t *)m = new_cap + 64;
+    if (old) {
+        memcpy(m + 64, old, old_len);
+        hs_unmap(old - 64, *(size_t *)(old - 64));
+    }
+    return m + 64;
+}
+
+static int append_str(char *out, size_t cap, size_t *len, const char *s)
+{
+    size_t n = strlen(s);
+    if (*len + n >= cap)
+        return -1;
+    memcpy(out + *len, s, n);
+    *len += n;
+    return 0;
+}
+
+int hs_writer_expand(const char *tmpl, const hs_identity_t *id, char *out, size_t cap)
+{
+    size_t len = 0;
+    char num[32];
+    for (const char *p = tmpl; *p; p++) {
+        const char *piece = NULL;
+        if (*p == '%' && p[1]) {
+            p++;
+            switch (*p) {
+            case 'p':
+                snprintf(num, sizeof(num), "%u", id->pid);
+                piece = num;
+                break;
+            case 't':
+                snprintf(num, sizeof(num), "%llu", (unsigned long long)(id->start_real_ns / 1000000000ull));
+                piece = num;
+                break;
+            case 'e':
+                piece = id->program;
+                break;
+            case '%':
+                piece = "%";
+                break;
+            default:
+                num[0] = '%';
+                num[1] = *p;
+                num[2] = 0;
+                piece = num;
+                break;
+            }
+        } else {
+            num[0] = *p;
+            num[1] = 0;
+            piece = num;
+        }
+        if (append_str(out, cap, &len, piece))
+            return -1;
+    }
+    out[len] = 0;
+    return 0;
+}
+
+static int try_create(const char *candidate)
+{
+    return open(candidate, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_APPEND | O_CLOEXEC, 0600);
+}
+
+/* Tries name, then name.1 .. name.9 when it exists (a stale dump of an
+ * earlier process with the same pid, or a symlink planted at the path:
+ * O_EXCL refuses both, and we never write through a link). */
+static int create_with_suffixes(const char *name, char *chosen, size_t cap)
+{
+    for (int i = 0; i < 10; i++) {
+        if (i == 0)
+            snprintf(chosen, cap, "%s", name);
+        else
+            snprintf(chosen, cap, "%s.%d", name, i);
+        int f = try_create(chosen);
+        if (f >= 0 || errno != EEXIST)
+            return f;
+    }
+    errno = EEXIST;
+    return -1;
+}
+
+static void encode_header(hs_enc_t *enc, const hs_identity_t *id)
+{
+    hs_enc_preamble(enc);
+    size_t rec = hs_enc_record_begin(enc, HS_REC_HEADER);
+    hs_enc_u32(enc, id->pid);
+    hs_enc_u32(enc, id->ppid);
+    hs_enc_u64(enc, id->start_real_ns);
+    hs_enc_u64(enc, id->start_mono_ns);
+    hs_enc_u64(enc, hs_cfg.sample_rate);
+    hs_enc_u32(enc, hs_cfg.max_depth);
+    hs_enc_u32(enc, (uint32_t)hs_cfg.interval_ms);
+    hs_enc_str(enc, id->exe, strlen(id->exe));
+    hs_enc_str(enc, id->cmdline, id->cmdline_len);
+    hs_enc_str(enc, id->host, strlen(id->host));
+    hs_enc_record_end(enc, rec);
+}
+
+int hs_writer_open(const hs_identity_t *id)
+{
+    if (fd >= 0)
+        return 0;
+    if (failed)
+        return -1;
+    char name[HS_PATH_MAX + 16];
+    if (hs_writer_expand(hs_cfg.output, id, name, sizeof(name))) {
+        hs_log("cannot expand HEAPSCOPE_OUTPUT='%s': too long; not recording", hs_cfg.output);
+        failed = 1;
+        return -1;
+    }
+    int f = create_with_suffixes(name, path, sizeof(path));
+    int first_errno = errno;
+    if (f < 0 && first_errno != EEXIST) {
+        /* The directory is not writable (or missing): same name in $TMPDIR or /tmp. */
+        const char *base = strrchr(name, '/');
+        base = base ? base + 1 : name;
+        char alt[HS_PATH_MAX + 16];
+        const char *dirs[2] = {hs_cfg.tmpdir, "/tmp"};
+        for (int i = 0; i < 2 && f < 0; i++) {
+            if (i == 1 && strcmp(dirs[0], "/tmp") == 0)
+                break;
+            if ((size_t)snprintf(alt, sizeof(alt), "%s/%s", dirs[i], base) >= sizeof(alt))
+                continue;
+            f = create_with_suffixes(alt, path, sizeof(path));
+        }
+        if (f >= 0)
+            hs_log("cannot create %s (%s); writing the dump to %s instead", name, strerror(first_errno), path);
+    }
+    if (f < 0) {
+        hs_log("cannot create a dump file for %s (%s); not recording, the program runs on", name,
+               strerror(first_errno));
+        failed = 1;
+        return -1;
+    }
+    fd = f;
+    generation++;
+    if (hs_cfg.verbose)
+        hs_log("pid %u writing %s", id->pid, path);
+    hs_enc_t enc;
+    hs_enc_init(&enc, hs_writer_grow);
+    encode_header(&enc, id);
+    int rc = enc.failed ? -1 : hs_writer_append(enc.buf, enc.len);
+    if (enc.buf)
+        hs_unmap(enc.buf - 64, *(size_t *)(enc.buf - 64));
+    return rc;
+}
+
+int hs_writer_append(const void *buf, size_t len)
+{
+    if (fd < 0 || failed)
+        return -1;
+    /* A write past RLIMIT_FSIZE raises SIGXFSZ, whose default action kills
+     * the process. Block it here and swallow the one we caused. */
+    sigset_t xfsz, old;
+    sigemptyset(&xfsz);
+    sigaddset(&xfsz, SIGXFSZ);
+    pthread_sigmask(SIG_BLOCK, &xfsz, &old);
+    const char *p = buf;
+    int err = 0;
+    while (len > 0) {
+        ssize_t w = write(fd, p, len);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            err = w < 0 ? errno : ENOSPC;
+            break;
+        }
+        p += w;
+        len -= (size_t)w;
+    }
+    if (err == EFBIG) {
+        struct timespec zero = {0, 0};
+        while (sigtimedwait(&xfsz, NULL, &zero) == SIGXFSZ)
+            ;
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (err) {
+        hs_log("writing %s failed (%s); recording stops, the program runs on", path, strerror(err));
+        failed = 1;
+        return -1;
+    }
+    return 0;
+}
+
+void hs_writer_reset_after_fork(void)
+{
+    if (fd >= 0)
+        close(fd);
+    fd = -1;
+    failed = 0;
+    path[0] = 0;
+}

@@ -1,0 +1,40 @@
+/* writer.h - the dump file: lazy creation from the template, append-only writes. */
+#ifndef HS_WRITER_H
+#define HS_WRITER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hs_codec.h"
+
+/* Process identity written into the HEADER record. */
+typedef struct hs_identity {
+    uint32_t pid, ppid;
+    uint64_t start_real_ns, start_mono_ns;
+    char program[256];   /* argv[0] basename at load, for %e */
+    char exe[1024];      /* /proc/self/exe at load */
+    char cmdline[4096];  /* /proc/self/cmdline at load, NUL-separated */
+    size_t cmdline_len;
+    char host[256];
+} hs_identity_t;
+
+/* Expands a %p/%e/%t/%% template. Returns 0, or -1 when it does not fit. */
+int hs_writer_expand(const char *tmpl, const hs_identity_t *id, char *out, size_t cap);
+/* Is a dump file open (or has creating it failed for good)? */
+int hs_writer_is_open(void);
+int hs_writer_has_failed(void);
+/* Creates the file (O_CREAT|O_EXCL|O_NOFOLLOW, 0600), falling back to
+ * $TMPDIR or /tmp, and writes preamble + HEADER. Returns 0 or -1 (logged). */
+int hs_writer_open(const hs_identity_t *id);
+/* Appends bytes with write(2); a failure is logged once and ends writing.
+ * SIGXFSZ is blocked around the write so RLIMIT_FSIZE cannot kill the host. */
+int hs_writer_append(const void *buf, size_t len);
+/* After fork in the child: forget the parent's file (closing our copy). */
+void hs_writer_reset_after_fork(void);
+/* Generation of the current file: bumps each time a new file is started. */
+uint32_t hs_writer_generation(void);
+const char *hs_writer_path(void);
+/* Grow function for hs_enc_t that uses mmap (never the host's malloc). */
+uint8_t *hs_writer_grow(uint8_t *old, size_t old_len, size_t new_cap);
+
+#endif

@@ -1,0 +1,20 @@
+#!/bin/sh
+# Installs the Debian packages that the build, the tests and the demo need,
+# only when one is missing (so `make check` stays fast on a ready machine).
+set -e
+PKGS="gcc g++ make pkg-config libunwind-dev uthash-dev check zlib1g-dev binutils
+      python3 git coreutils valgrind redis-server redis-tools libjemalloc2 procps"
+missing=""
+for p in $PKGS; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+if [ "$(id -u)" != 0 ]; then
+    echo "heapscope: missing Debian packages:$missing (run as root or install them)" >&2
+    exit 1
+fi
+echo "heapscope: installing$missing"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q >/dev/null
+# shellcheck disable=SC2086
+apt-get install -y -q --no-install-recommends $missing >/dev/null
