@@ -73,7 +73,7 @@ int hs_config_parse_seconds_ms(const char *s, uint64_t *out_ms)
 {
     /* Decimal seconds with up to three fractional digits, no locale, no strtod. */
     uint64_t whole = 0, frac = 0;
-    int frac_digits = 0;
+    int frac_digits = 0, digits = 0;
     const char *p = s;
     if (!((*p >= '0' && *p <= '9') || *p == '.'))
         return -1;
@@ -81,10 +81,12 @@ int hs_config_parse_seconds_ms(const char *s, uint64_t *out_ms)
         if (whole > 100000000)
             return -1;
         whole = whole * 10 + (uint64_t)(*p - '0');
+        digits++;
     }
     if (*p == '.') {
         p++;
         for (; *p >= '0' && *p <= '9'; p++) {
+            digits++;
             if (frac_digits < 3) {
                 frac = frac * 10 + (uint64_t)(*p - '0');
                 frac_digits++;
@@ -93,7 +95,7 @@ int hs_config_parse_seconds_ms(const char *s, uint64_t *out_ms)
     }
     if (p[0] == 's' && p[1] == '\0')
         p++;
-    if (*p != '\0' || p == s)
+    if (*p != '\0' || digits == 0)
         return -1;
     while (frac_digits++ < 3)
         frac *= 10;

@@ -1,0 +1,29 @@
+#!/bin/sh
+# Audits the built interposer: it must export exactly the interposed entry
+# points, and must not call libc functions that allocate through malloc, take
+# stdio locks or otherwise are unsafe inside a malloc hook (ddprof's
+# check_for_unsafe_libc_functions is the model). Usage: audit-lib.sh LIB
+set -eu
+lib=${1:-build/libheapscope.so}
+expected="aligned_alloc calloc free malloc malloc_usable_size memalign posix_memalign pthread_create pvalloc realloc reallocarray valloc"
+exports=$(nm -D --defined-only "$lib" | awk '$2 ~ /^[TWDBV]$/ {print $3}' | grep -v '^_init$\|^_fini$' | sort | tr '\n' ' ' | sed 's/ $//')
+if [ "$exports" != "$expected" ]; then
+    echo "audit: $lib exports '$exports', expected '$expected'" >&2
+    exit 1
+fi
+# Allocating or stdio/locale functions: each would recurse into our hooks or
+# deadlock on a lock the host holds when it calls malloc.
+forbidden="printf fprintf vfprintf puts fputs fputc putc fwrite fread fopen fdopen fclose fflush
+  setenv putenv unsetenv clearenv strdup strndup asprintf vasprintf getline getdelim
+  qsort dladdr dlopen dlerror popen system opendir readdir scandir realpath
+  localtime gmtime ctime strftime getpwuid getpwnam backtrace backtrace_symbols"
+undefined=$(nm -D --undefined-only "$lib" | awk '{print $2}' | sed 's/@.*//')
+bad=""
+for f in $forbidden; do
+    if echo "$undefined" | grep -qx "$f"; then bad="$bad $f"; fi
+done
+if [ -n "$bad" ]; then
+    echo "audit: $lib calls functions unsafe inside malloc hooks:$bad" >&2
+    exit 1
+fi
+echo "audit: $lib exports the $(echo "$expected" | wc -w) hooks only and calls nothing unsafe"
