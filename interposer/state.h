@@ -71,8 +71,15 @@ extern hs_thread_block_t hs_block_unattached;
 
 static inline void hs_count(_Atomic uint64_t *c)
 {
-    /* Single writer: a relaxed load and store, not a locked add. */
+    /* Single writer, so no locked add is needed. On x86-64 one unlocked
+     * `addq` to memory is a single instruction whose 8-byte store other
+     * threads see whole (the flusher reads with relaxed loads); elsewhere a
+     * relaxed load and store. Two instructions saved on every malloc/free. */
+#if defined(__x86_64__)
+    __asm__ volatile("addq $1, %0" : "+m"(*(uint64_t *)c));
+#else
     atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + 1, memory_order_relaxed);
+#endif
 }
 
 /* hooks.c */
