@@ -369,6 +369,8 @@ HS_EXPORT void *realloc(void *p, size_t size)
 {
     hs_tls_t *t = &hs_tls;
     hs_count(&t->block->allocs);
+    if (p)
+        hs_count(&t->block->frees); /* the old block is released (or moved) */
     if (HS_LIKELY(t->countdown > size && (!p || !hs_filter_might_contain(p)))) {
         t->countdown -= size;
         return hs_real.realloc(p, size);

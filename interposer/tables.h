@@ -15,11 +15,17 @@
 #define HS_FILTER_SATURATED 255
 extern _Atomic uint8_t hs_filter[1u << HS_FILTER_BITS];
 
-/* Fibonacci hashing: the top bits of p * 2^64/phi spread the 16-byte aligned
- * addresses malloc returns. Two instructions on the free fast path. */
+/* The index is the address's 256-byte granule modulo 256 MiB: two
+ * instructions, and a program freeing blocks near each other probes the
+ * same few filter lines (one line covers 16 KiB of heap), which stay in L1.
+ * A multiplicative hash spread probes over the whole 1 MiB and missed L1 on
+ * 95% of frees in the churn benchmark; 16-byte granules still missed on 72%.
+ * Cost: the neighbours of a sampled block within its granule also take the
+ * slow path, about 256 B / sample rate of frees (0.05% at the default). */
+#define HS_FILTER_GRANULE_SHIFT 8
 static inline size_t hs_filter_index(const void *p)
 {
-    return (size_t)(((uintptr_t)p * 0x9E3779B97F4A7C15ull) >> (64 - HS_FILTER_BITS));
+    return (size_t)(((uintptr_t)p >> HS_FILTER_GRANULE_SHIFT) & ((1u << HS_FILTER_BITS) - 1));
 }
 
 /* relaxed: an address is added before the block is handed to the program,

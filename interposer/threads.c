@@ -103,9 +103,11 @@ static hs_thread_block_t *claim_block(uint32_t tid)
             return b;
         }
     }
-    hs_thread_block_t *b = hs_arena_alloc(sizeof(*b));
-    if (!b)
+    /* Cache-line aligned so that two threads' counters never share a line. */
+    char *raw = hs_arena_alloc(sizeof(hs_thread_block_t) + 48);
+    if (!raw)
         return NULL;
+    hs_thread_block_t *b = (hs_thread_block_t *)(((uintptr_t)raw + 63) & ~(uintptr_t)63);
     atomic_store_explicit(&b->state, HS_BLOCK_ALIVE, memory_order_relaxed);
     atomic_store_explicit(&b->tid, tid, memory_order_relaxed);
     hs_thread_block_t *head = atomic_load_explicit(&blocks, memory_order_relaxed);

@@ -114,6 +114,14 @@ static int create_with_suffixes(const char *name, char *chosen, size_t cap)
         int f = try_create(chosen);
         if (f >= 0 || errno != EEXIST)
             return f;
+        /* Something that is neither a file nor a link holds the name (a
+         * device such as /dev/full, a directory): do not litter its
+         * directory with name.1; the caller falls back to $TMPDIR. */
+        struct stat st;
+        if (lstat(chosen, &st) == 0 && !S_ISREG(st.st_mode) && !S_ISLNK(st.st_mode)) {
+            errno = ENOTSUP;
+            return -1;
+        }
     }
     errno = EEXIST;
     return -1;

@@ -19,7 +19,7 @@ static void setup(void)
     hs_tables_reset_for_tests();
 }
 
-static void *fake_addr(uint64_t i) { return (void *)(uintptr_t)(0x7f0000000000ull + i * 48); }
+static void *fake_addr(uint64_t i) { return (void *)(uintptr_t)(0x7f0000001000ull + i * 48); }
 
 START_TEST(live_insert_find_remove)
 {
