@@ -234,8 +234,16 @@ static __attribute__((noinline, cold)) void *sample_point(void *p, size_t size)
     hs_tls_t *t = &hs_tls;
     int saved_errno = errno; /* the host sees errno exactly as the allocator left it */
     if (t->attached == HS_THREAD_NEW) {
-        if (atomic_load_explicit(&hs_state, memory_order_acquire) < HS_STATE_READY)
+        int state = atomic_load_explicit(&hs_state, memory_order_acquire);
+        if (state < HS_STATE_READY)
             goto out; /* too early: stay NEW, countdown 0, try again next time */
+        if (state == HS_STATE_DISABLED) {
+            /* Pass-through for good: never come back here, count privately. */
+            t->attached = HS_THREAD_UNTRACKED;
+            t->block = &t->own;
+            t->countdown = UINT64_MAX;
+            goto out;
+        }
         hs_thread_attach(t);
         if (t->countdown > size) {
             t->countdown -= size;
@@ -437,7 +445,10 @@ HS_EXPORT void *pvalloc(size_t size)
         return NULL;
     }
     rounded &= -(page - 1);
-    return after_alloc(hs_real.memalign(page, rounded), rounded);
+    void *p = hs_real.memalign(page, rounded);
+    if (!p)
+        errno = ENOMEM; /* glibc's pvalloc says so; jemalloc's memalign does not */
+    return after_alloc(p, rounded);
 }
 
 HS_EXPORT size_t malloc_usable_size(void *p)
