@@ -48,7 +48,7 @@ $(BUILD)/cli/%.o: %.c $(wildcard common/*.h analyzer/*.h)
 	$(CC) $(BASE_CFLAGS) $(CFLAGS) -c $< -o $@
 
 $(CLI): $(patsubst %.c,$(BUILD)/cli/%.o,$(CLI_SRCS))
-	$(CC) -o $@ $^ -lz -lm
+	$(CC) $(CFLAGS) -o $@ $^ -lz -lm
 
 $(BUILD)/unit/%: tests/unit/%.c $(COMMON_SRCS) $(UNIT_LIB_SRCS) $(wildcard common/*.h interposer/*.h tests/unit/*.h)
 	@mkdir -p $(dir $@)

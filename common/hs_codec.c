@@ -80,7 +80,12 @@ void hs_enc_record_end(hs_enc_t *enc, size_t start)
 {
     if (enc->failed)
         return;
-    uint32_t payload = (uint32_t)(enc->len - start - HS_RECORD_HEAD_LEN);
+    size_t payload_len = enc->len - start - HS_RECORD_HEAD_LEN;
+    if (payload_len > HS_RECORD_MAX_PAYLOAD) {
+        enc->failed = 1; /* a reader would reject it as corrupt: never write it */
+        return;
+    }
+    uint32_t payload = (uint32_t)payload_len;
     uint8_t *len_at = enc->buf + start + 4;
     len_at[0] = (uint8_t)payload;
     len_at[1] = (uint8_t)(payload >> 8);

@@ -1,0 +1,22 @@
+/* cli.h - what the heapscope command modules share: exit codes and the
+ * entry point of each command (argv[0] is the command name). */
+#ifndef HS_CLI_H
+#define HS_CLI_H
+
+#include <stdio.h>
+
+/* Documented in `heapscope --help`; integration tests rely on them. */
+enum hs_exit {
+    HS_EXIT_OK = 0,
+    HS_EXIT_FAILURE = 1, /* environment or internal: library not found, out of memory, read error */
+    HS_EXIT_BAD_INPUT = 2, /* usage error, invalid flag value, missing/unreadable/corrupt dump */
+    HS_EXIT_CANNOT_EXEC = 126, /* record: CMD exists but could not be executed (as sh/env do) */
+    HS_EXIT_NOT_FOUND = 127,   /* record: CMD not found */
+};
+
+int hs_cmd_record(int argc, char **argv);
+int hs_cmd_info(int argc, char **argv);
+void hs_cmd_record_usage(FILE *out);
+void hs_cmd_info_usage(FILE *out);
+
+#endif
