@@ -30,6 +30,10 @@ PROGS := $(patsubst tests/progs/%.c,$(BUILD)/progs/%,$(wildcard tests/progs/*.c)
          $(patsubst tests/progs/%.cc,$(BUILD)/progs/%,$(wildcard tests/progs/*.cc))
 BENCH_PROGS := $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(filter-out tests/bench/passthrough.c,$(wildcard tests/bench/*.c)))
 
+# `make V=1` shows the full command lines.
+Q := $(if $(V),,@)
+say = $(if $(V),,@echo "  $(1) $@";)
+
 LIB := $(BUILD)/libheapscope.so
 CLI := $(BUILD)/heapscope
 
@@ -38,38 +42,38 @@ all: $(LIB) $(CLI)
 
 $(BUILD)/lib/%.o: %.c $(wildcard common/*.h interposer/*.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(LIB_CFLAGS) $(CFLAGS) -c $< -o $@
+	$(call say,CC)$(CC) $(LIB_CFLAGS) $(CFLAGS) -c $< -o $@
 
 $(LIB): $(patsubst %.c,$(BUILD)/lib/%.o,$(LIB_SRCS))
-	$(CC) $(LIB_LDFLAGS) -o $@ $^ $(LIB_LIBS)
+	$(call say,CC)$(CC) $(LIB_LDFLAGS) -o $@ $^ $(LIB_LIBS)
 
 $(BUILD)/cli/%.o: %.c $(wildcard common/*.h analyzer/*.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(BASE_CFLAGS) $(CFLAGS) -c $< -o $@
+	$(call say,CC)$(CC) $(BASE_CFLAGS) $(CFLAGS) -c $< -o $@
 
 $(CLI): $(patsubst %.c,$(BUILD)/cli/%.o,$(CLI_SRCS))
-	$(CC) $(CFLAGS) -o $@ $^ -lz -lm
+	$(call say,CC)$(CC) $(CFLAGS) -o $@ $^ -lz -lm
 
 $(BUILD)/unit/%: tests/unit/%.c $(COMMON_SRCS) $(UNIT_LIB_SRCS) $(wildcard common/*.h interposer/*.h tests/unit/*.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(BASE_CFLAGS) $(UNWIND_CFLAGS) -DUNW_LOCAL_ONLY -pthread $(UNIT_CFLAGS) $(CFLAGS) -Itests/unit \
+	$(call say,CC)$(CC) $(BASE_CFLAGS) $(UNWIND_CFLAGS) -DUNW_LOCAL_ONLY -pthread $(UNIT_CFLAGS) $(CFLAGS) -Itests/unit \
 	    -o $@ $< $(COMMON_SRCS) $(UNIT_LIB_SRCS) $$(pkg-config --cflags --libs check) $(UNWIND_LIBS) -ldl -lm -lz
 
 # Victim and helper programs for integration tests: plain C, as users build.
 $(BUILD)/progs/%: tests/progs/%.c
 	@mkdir -p $(dir $@)
-	$(CC) -O1 -g -fno-omit-frame-pointer -std=gnu11 -Wall -Werror -pthread -o $@ $< -ldl -lm
+	$(call say,CC)$(CC) -O1 -g -fno-omit-frame-pointer -std=gnu11 -Wall -Werror -pthread -o $@ $< -ldl -lm
 $(BUILD)/progs/%: tests/progs/%.cc
 	@mkdir -p $(dir $@)
-	g++ -O1 -g -fno-omit-frame-pointer -Wall -Werror -pthread -o $@ $<
+	$(call say,CC)g++ -O1 -g -fno-omit-frame-pointer -Wall -Werror -pthread -o $@ $<
 
 $(BUILD)/bench/%: tests/bench/%.c
 	@mkdir -p $(dir $@)
-	$(CC) -O2 -g -std=gnu11 -Wall -Werror -pthread -o $@ $< -lm
+	$(call say,CC)$(CC) -O2 -g -std=gnu11 -Wall -Werror -pthread -o $@ $< -lm
 # The floor any interposer pays: forwards every entry point through dlsym(RTLD_NEXT).
 $(BUILD)/bench/libpassthrough.so: tests/bench/passthrough.c
 	@mkdir -p $(dir $@)
-	$(CC) -O2 -g -std=gnu11 -Wall -Werror -fPIC -shared -fvisibility=hidden -ftls-model=initial-exec \
+	$(call say,CC)$(CC) -O2 -g -std=gnu11 -Wall -Werror -fPIC -shared -fvisibility=hidden -ftls-model=initial-exec \
 	    -fno-builtin-malloc -fno-builtin-free -o $@ $< -ldl
 
 progs: $(PROGS)

@@ -327,7 +327,7 @@ static void write_snapshot_locked(int reason, int with_end)
     }
     if (enc.failed) {
         /* Out of memory for the buffer: drop this snapshot, count it. */
-        atomic_fetch_add_explicit(&hs_lost_samples, 1, memory_order_relaxed);
+        hs_lose_sample("out of memory for a snapshot");
         return;
     }
     hs_writer_append(enc.buf, enc.len);

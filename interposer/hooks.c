@@ -15,12 +15,21 @@
 
 #include "capture.h"
 #include "hs_format.h"
+#include "log.h"
 #include "state.h"
 #include "tables.h"
 
 __thread hs_tls_t hs_tls __attribute__((tls_model("initial-exec"))) = {.block = &hs_block_unattached};
 hs_thread_block_t hs_block_unattached;
 _Atomic uint64_t hs_lost_samples;
+static _Atomic int loss_logged;
+
+void hs_lose_sample(const char *why)
+{
+    atomic_fetch_add_explicit(&hs_lost_samples, 1, memory_order_relaxed);
+    if (!atomic_exchange_explicit(&loss_logged, 1, memory_order_relaxed))
+        hs_log("dropping samples (%s); the dump counts them in lost_samples, the program runs on", why);
+}
 
 /* ---- bootstrap ------------------------------------------------------------
  * Until dlsym has found the next allocator, hs_real points at the boot_*
@@ -218,11 +227,13 @@ void hs_record_alloc(hs_tls_t *t, void *p, size_t size)
     uintptr_t frames[HS_MAX_DEPTH_LIMIT + 8];
     uint32_t depth = hs_capture_stack(frames, hs_cfg.max_depth);
     hs_stack_t *s = hs_stack_intern(frames, depth);
-    if (s && hs_live_insert(p, s->id, size) == 0) {
+    if (!s) {
+        hs_lose_sample("stack table full or out of memory");
+    } else if (hs_live_insert(p, s->id, size) != 0) {
+        hs_lose_sample("live-block table full");
+    } else {
         hs_filter_add(p);
         hs_stack_add_alloc(s, size, hs_sampler_weight(size, hs_cfg.sample_rate));
-    } else {
-        atomic_fetch_add_explicit(&hs_lost_samples, 1, memory_order_relaxed);
     }
     t->in_hook = 0;
 }

@@ -37,6 +37,9 @@ enum { HS_STATE_UNINIT, HS_STATE_INITIALIZING, HS_STATE_READY, HS_STATE_DISABLED
 extern _Atomic int hs_state;
 extern hs_config_t hs_cfg;
 extern _Atomic uint64_t hs_lost_samples;
+/* Counts a sample (or event) dropped for `why`; the first loss of the
+ * process is logged, later ones only counted (lost_samples in each snapshot). */
+void hs_lose_sample(const char *why);
 
 /* Exact call counters of one thread. Lives in the arena (never freed) so the
  * flusher may read it while the thread exits; recycled once the thread is

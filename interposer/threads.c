@@ -44,7 +44,7 @@ static void event_push(const hs_thread_event_t *ev)
                 return;
             }
         } else if (dif < 0) {
-            atomic_fetch_add_explicit(&hs_lost_samples, 1, memory_order_relaxed); /* queue full */
+            hs_lose_sample("thread event queue full");
             return;
         } else {
             pos = atomic_load_explicit(&event_tail, memory_order_relaxed);
@@ -138,7 +138,7 @@ void hs_thread_attach(hs_tls_t *t)
         t->block = b;
     } else {
         t->block = &t->own;
-        atomic_fetch_add_explicit(&hs_lost_samples, 1, memory_order_relaxed);
+        hs_lose_sample("out of memory for a thread's counters");
     }
     pthread_setspecific(exit_key, (void *)1); /* runs on_thread_exit when it ends */
     t->in_hook = saved_in_hook;
