@@ -299,24 +299,27 @@ static void encode_snapshot(int reason, uint32_t gen, int flusher_alive)
     hs_enc_record_end(&enc, rec);
 }
 
-/* Builds and appends one snapshot. Caller holds write_lock. */
+/* Builds and appends one snapshot. Caller holds write_lock. Everything is
+ * encoded first and the file is created (on the first snapshot) just before
+ * the single write, so an exec or _exit in between cannot leave an empty
+ * file and the snapshot lands whole or not at all. */
 static void write_snapshot_locked(int reason, int with_end)
 {
     if (hs_writer_has_failed())
         return;
-    if (!hs_writer_is_open()) {
-        if (hs_writer_open(&hs_identity))
-            return;
+    int new_file = !hs_writer_is_open();
+    uint32_t gen = hs_writer_generation() + (new_file ? 1 : 0); /* opening bumps it */
+    if (new_file)
         snapshot_seq = 0;
-    }
     if (first_is_fork_child && reason != HS_REASON_EXIT)
         reason = HS_REASON_FORK_CHILD; /* the child's first snapshot: what it inherited */
     first_is_fork_child = 0;
-    uint32_t gen = hs_writer_generation();
     if (!enc.grow)
         hs_enc_init(&enc, hs_writer_grow);
     enc.len = 0;
     enc.failed = 0;
+    if (new_file)
+        hs_writer_encode_header(&enc, &hs_identity);
     encode_mappings_if_changed(gen);
     encode_snapshot(reason, gen, atomic_load(&flusher_running));
     if (with_end) {
@@ -326,10 +329,14 @@ static void write_snapshot_locked(int reason, int with_end)
         hs_enc_record_end(&enc, rec);
     }
     if (enc.failed) {
-        /* Out of memory for the buffer: drop this snapshot, count it. */
+        /* Out of memory for the buffer. The stacks above count as written,
+         * so later snapshots would name stacks the file lacks: stop here. */
         hs_lose_sample("out of memory for a snapshot");
+        hs_writer_give_up();
         return;
     }
+    if (new_file && hs_writer_open(&hs_identity))
+        return;
     hs_writer_append(enc.buf, enc.len);
 }
 

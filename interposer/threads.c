@@ -169,7 +169,13 @@ void hs_threads_sum_calls(uint64_t *allocs, uint64_t *frees)
 void hs_threads_after_fork_child(void)
 {
     /* Only the forking thread survives. The others' blocks keep their counts
-     * (the child inherits the totals) and become reusable. */
+     * (the child inherits the totals) and become reusable. Queued thread
+     * events are the parent's (its dump records them) and a push that was
+     * half done in another thread would stall the queue: start it empty. */
+    for (uint64_t i = 0; i < EVENT_SLOTS; i++)
+        atomic_store_explicit(&events[i].seq, i, memory_order_relaxed);
+    atomic_store_explicit(&event_head, 0, memory_order_relaxed);
+    atomic_store_explicit(&event_tail, 0, memory_order_relaxed);
     hs_tls_t *t = &hs_tls;
     t->tid = (uint32_t)hs_gettid();
     for (hs_thread_block_t *b = atomic_load_explicit(&blocks, memory_order_acquire); b; b = b->next) {

@@ -22,6 +22,8 @@
 
 static int fd = -1;
 static int failed;
+static dev_t file_dev; /* identity of our dump, to notice a descriptor the host closed */
+static ino_t file_ino;
 static uint32_t generation = 1;
 static char path[HS_PATH_MAX + 64];
 
@@ -127,7 +129,7 @@ static int create_with_suffixes(const char *name, char *chosen, size_t cap)
     return -1;
 }
 
-static void encode_header(hs_enc_t *enc, const hs_identity_t *id)
+void hs_writer_encode_header(hs_enc_t *enc, const hs_identity_t *id)
 {
     hs_enc_preamble(enc);
     size_t rec = hs_enc_record_begin(enc, HS_REC_HEADER);
@@ -180,22 +182,55 @@ int hs_writer_open(const hs_identity_t *id)
         failed = 1;
         return -1;
     }
+    /* Move to a high descriptor number: programs assume the low ones are
+     * theirs (dup2 onto 3, socket activation, "close all then open"). */
+    int high = fcntl(f, F_DUPFD_CLOEXEC, 512);
+    if (high >= 0) {
+        close(f);
+        f = high;
+    }
+    struct stat st;
+    if (fstat(f, &st) == 0) {
+        file_dev = st.st_dev;
+        file_ino = st.st_ino;
+    }
     fd = f;
     generation++;
     if (hs_cfg.verbose)
         hs_log("pid %u writing %s", id->pid, path);
-    hs_enc_t enc;
-    hs_enc_init(&enc, hs_writer_grow);
-    encode_header(&enc, id);
-    int rc = enc.failed ? -1 : hs_writer_append(enc.buf, enc.len);
-    if (enc.buf)
-        hs_unmap(enc.buf - 64, *(size_t *)(enc.buf - 64));
-    return rc;
+    return 0;
+}
+
+/* Daemons close every descriptor, and the number may then be reused for the
+ * host's own file or socket: writing our bytes there would corrupt its data.
+ * Before each append, check that fd is still our dump; if not, never touch
+ * it again (it is not ours to close) and reopen the dump by its path. */
+static int ensure_our_fd(void)
+{
+    struct stat st;
+    if (fstat(fd, &st) == 0 && st.st_dev == file_dev && st.st_ino == file_ino)
+        return 0;
+    fd = -1;
+    int f = open(path, O_WRONLY | O_APPEND | O_NOFOLLOW | O_CLOEXEC);
+    if (f >= 0 && fstat(f, &st) == 0 && st.st_dev == file_dev && st.st_ino == file_ino) {
+        int high = fcntl(f, F_DUPFD_CLOEXEC, 512);
+        if (high >= 0) {
+            close(f);
+            f = high;
+        }
+        fd = f;
+        return 0;
+    }
+    if (f >= 0)
+        close(f);
+    hs_log("the dump descriptor of %s was closed by the program and the file is gone; recording stops", path);
+    failed = 1;
+    return -1;
 }
 
 int hs_writer_append(const void *buf, size_t len)
 {
-    if (fd < 0 || failed)
+    if (fd < 0 || failed || ensure_our_fd())
         return -1;
     /* A write past RLIMIT_FSIZE raises SIGXFSZ, whose default action kills
      * the process. Block it here and swallow the one we caused. */
@@ -230,9 +265,14 @@ int hs_writer_append(const void *buf, size_t len)
     return 0;
 }
 
+void hs_writer_give_up(void) { failed = 1; }
+
 void hs_writer_reset_after_fork(void)
 {
-    if (fd >= 0)
+    struct stat st;
+    /* Close the child's copy of the parent's dump, but only if that number
+     * is still the dump: the host may have reused it. */
+    if (fd >= 0 && fstat(fd, &st) == 0 && st.st_dev == file_dev && st.st_ino == file_ino)
         close(fd);
     fd = -1;
     failed = 0;

@@ -24,11 +24,16 @@ int hs_writer_expand(const char *tmpl, const hs_identity_t *id, char *out, size_
 int hs_writer_is_open(void);
 int hs_writer_has_failed(void);
 /* Creates the file (O_CREAT|O_EXCL|O_NOFOLLOW, 0600), falling back to
- * $TMPDIR or /tmp, and writes preamble + HEADER. Returns 0 or -1 (logged). */
+ * $TMPDIR or /tmp. Returns 0 or -1 (logged). The caller appends the
+ * preamble and HEADER (hs_writer_encode_header) in its first write, so a
+ * snapshot, header included, always lands with one write(2). */
 int hs_writer_open(const hs_identity_t *id);
+void hs_writer_encode_header(hs_enc_t *enc, const hs_identity_t *id);
 /* Appends bytes with write(2); a failure is logged once and ends writing.
  * SIGXFSZ is blocked around the write so RLIMIT_FSIZE cannot kill the host. */
 int hs_writer_append(const void *buf, size_t len);
+/* Stops writing for good (the dump would become inconsistent). */
+void hs_writer_give_up(void);
 /* After fork in the child: forget the parent's file (closing our copy). */
 void hs_writer_reset_after_fork(void);
 /* Generation of the current file: bumps each time a new file is started. */

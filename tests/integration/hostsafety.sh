@@ -256,7 +256,8 @@ done
 check "a program that execs itself (same name, same pid: its dump path is taken): output unchanged, both dumps intact"
 mkdir "$W/reexec"
 # The first image asks for a snapshot (HEAPSCOPE_SIGNAL) and waits (at most
-# 5 s) until its dump exists, then execs itself; the second exits with 4.
+# 5 s) until its first snapshot is in its dump, then execs itself; the
+# second exits with 4.
 cat >"$W/reexec.py" <<'EOF'
 import os, signal, sys, time
 if sys.argv[2] == "second":
@@ -265,7 +266,9 @@ if sys.argv[2] == "second":
 if os.environ.get("LD_PRELOAD"):
     os.kill(os.getpid(), signal.SIGUSR2)
     deadline = time.monotonic() + 5
-    while not os.listdir(sys.argv[1]) and time.monotonic() < deadline:
+    def written():  # the dump holds its first snapshot (not merely created)
+        return any(os.path.getsize(os.path.join(sys.argv[1], f)) > 0 for f in os.listdir(sys.argv[1]))
+    while not written() and time.monotonic() < deadline:
         time.sleep(0.01)
 print("first image", flush=True)
 os.execv(sys.executable, [sys.executable, sys.argv[0], sys.argv[1], "second"])

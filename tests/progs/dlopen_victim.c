@@ -20,6 +20,8 @@ static long long dump_size(const char *path)
 static int snapshot(const char *path)
 {
     long long before = dump_size(path);
+    if (before < 0)
+        before = 0; /* created but not yet written is not a snapshot */
     raise(SIGUSR2);
     for (int i = 0; i < 10000; i++) {
         if (dump_size(path) > before)
