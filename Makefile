@@ -37,7 +37,7 @@ say = $(if $(V),,@echo "  $(1) $@";)
 LIB := $(BUILD)/libheapscope.so
 CLI := $(BUILD)/heapscope
 
-.PHONY: all deps check test unit asan bench demo install clean format lint
+.PHONY: all deps check test unit asan bench demo install clean format lint fuzz
 all: $(LIB) $(CLI)
 
 $(BUILD)/lib/%.o: %.c $(wildcard common/*.h interposer/*.h)
@@ -52,12 +52,12 @@ $(BUILD)/cli/%.o: %.c $(wildcard common/*.h analyzer/*.h)
 	$(call say,CC)$(CC) $(BASE_CFLAGS) $(CFLAGS) -c $< -o $@
 
 $(CLI): $(patsubst %.c,$(BUILD)/cli/%.o,$(CLI_SRCS))
-	$(call say,CC)$(CC) $(CFLAGS) -o $@ $^ -lz -lm
+	$(call say,CC)$(CC) $(CFLAGS) -o $@ $^ -ldw -lelf -lz -lm
 
 $(BUILD)/unit/%: tests/unit/%.c $(COMMON_SRCS) $(UNIT_LIB_SRCS) $(wildcard common/*.h interposer/*.h tests/unit/*.h)
 	@mkdir -p $(dir $@)
 	$(call say,CC)$(CC) $(BASE_CFLAGS) $(UNWIND_CFLAGS) -DUNW_LOCAL_ONLY -pthread $(UNIT_CFLAGS) $(CFLAGS) -Itests/unit \
-	    -o $@ $< $(COMMON_SRCS) $(UNIT_LIB_SRCS) $$(pkg-config --cflags --libs check) $(UNWIND_LIBS) -ldl -lm -lz
+	    -o $@ $< $(COMMON_SRCS) $(UNIT_LIB_SRCS) $$(pkg-config --cflags --libs check) $(UNWIND_LIBS) -ldw -lelf -ldl -lm -lz
 
 # Victim and helper programs for integration tests: plain C, as users build.
 $(BUILD)/progs/%: tests/progs/%.c
@@ -100,6 +100,23 @@ bench: deps
 demo: deps
 	$(MAKE) all progs
 	@sh scripts/demo.sh
+
+# libFuzzer over the dump reader and the model (tests/fuzz/fuzz_dump.c): seeds
+# are fresh dumps of build/progs; the corpus persists in $(BUILD)/fuzz/corpus
+# and crashing inputs land in $(BUILD)/fuzz/. Fails on a crash, leak or OOM.
+FUZZ_SECONDS ?= 60
+FUZZ_SRCS := common/hs_codec.c common/hs_reader.c analyzer/model.c tests/fuzz/fuzz_dump.c
+$(BUILD)/fuzz/fuzz_dump: $(FUZZ_SRCS) $(wildcard common/*.h analyzer/*.h)
+	@mkdir -p $(dir $@)
+	$(call say,CC)clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -D_GNU_SOURCE \
+	    -Icommon -Ianalyzer -o $@ $(FUZZ_SRCS)
+
+fuzz: deps
+	$(MAKE) $(LIB) progs $(BUILD)/fuzz/fuzz_dump
+	@sh tests/fuzz/seeds.sh $(BUILD)/fuzz/seeds
+	@mkdir -p $(BUILD)/fuzz/corpus
+	$(BUILD)/fuzz/fuzz_dump -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=512 -malloc_limit_mb=128 \
+	    -artifact_prefix=$(BUILD)/fuzz/ -print_final_stats=1 $(BUILD)/fuzz/corpus $(BUILD)/fuzz/seeds
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/heapscope

@@ -7,20 +7,50 @@
 #include "cli.h"
 #include "hs_format.h"
 
+typedef struct {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    void (*usage)(FILE *out);
+    const char *synopsis, *summary;
+} command_t;
+
+/* One line per command: the dispatcher, `help COMMAND` and --help read it. */
+static const command_t commands[] = {
+    {"record", hs_cmd_record, hs_cmd_record_usage, "record [OPTIONS] -- CMD [ARGS...]",
+     "run CMD with libheapscope.so preloaded; it writes a dump (.hsd)"},
+    {"info", hs_cmd_info, hs_cmd_info_usage, "info [--stacks] DUMP",
+     "header, record counts, last snapshot and integrity of a dump"},
+    {"pprof", hs_cmd_pprof, hs_cmd_pprof_usage, "pprof DUMP... [-o FILE] [--at WHEN] [--base WHEN]",
+     "gzipped pprof heap profile (go tool pprof), optionally the growth between two points"},
+    {"stats", hs_cmd_stats, hs_cmd_stats_usage, "stats [--csv | --json] DUMP",
+     "one row per snapshot: heap, RSS, threads, call rates, sampled in-use (table, CSV, JSON)"},
+    {"plot", hs_cmd_plot, hs_cmd_plot_usage, "plot DUMP -o FILE.svg",
+     "SVG timeline of heap in use, RSS and live threads with fork/signal/exit markers"},
+};
+#define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+static const command_t *find_command(const char *name)
+{
+    for (size_t i = 0; i < N_COMMANDS; i++)
+        if (strcmp(commands[i].name, name) == 0)
+            return &commands[i];
+    return NULL;
+}
+
 static void usage(FILE *out)
 {
+    fprintf(out, "usage: heapscope COMMAND [ARGS...]\n"
+                 "\n"
+                 "heapscope finds memory leaks and memory hogs in unmodified Linux programs.\n"
+                 "\n"
+                 "commands:\n");
+    for (size_t i = 0; i < N_COMMANDS; i++)
+        fprintf(out, "  %-44s %s\n", commands[i].synopsis, commands[i].summary);
+    fprintf(out, "  %-44s %s\n", "help [COMMAND]", "this text, or the options of one command");
     fprintf(out,
-            "usage: heapscope COMMAND [ARGS...]\n"
-            "\n"
-            "heapscope finds memory leaks and memory hogs in unmodified Linux programs.\n"
-            "\n"
-            "commands:\n"
-            "  record [OPTIONS] -- CMD [ARGS...]  run CMD with libheapscope.so preloaded; it writes a dump (.hsd)\n"
-            "  info [--stacks] DUMP               header, record counts, last snapshot and integrity of a dump\n"
-            "  help [COMMAND]                     this text, or the options of one command\n"
             "\n"
             "exit status:\n"
-            "  0    success (info: also for a dump with a truncated tail, reported as a warning)\n"
+            "  0    success (also for a dump with a truncated tail, reported as a warning)\n"
             "  1    failure of the environment: libheapscope.so not found, out of memory, read error\n"
             "  2    usage error or bad input: unknown command or flag, invalid value,\n"
             "       missing, unreadable or corrupt dump (one line on stderr names the file and byte offset)\n"
@@ -41,20 +71,19 @@ int main(int argc, char **argv)
         const char *topic = argc > 2 ? argv[2] : NULL;
         if (!topic || strcmp(cmd, "help") != 0) {
             usage(stdout);
-        } else if (strcmp(topic, "record") == 0) {
-            hs_cmd_record_usage(stdout);
-        } else if (strcmp(topic, "info") == 0) {
-            hs_cmd_info_usage(stdout);
-        } else {
+            return HS_EXIT_OK;
+        }
+        const command_t *c = find_command(topic);
+        if (!c) {
             fprintf(stderr, "heapscope: no help for unknown command '%s' (see heapscope --help)\n", topic);
             return HS_EXIT_BAD_INPUT;
         }
+        c->usage(stdout);
         return HS_EXIT_OK;
     }
-    if (strcmp(cmd, "record") == 0)
-        return hs_cmd_record(argc - 1, argv + 1);
-    if (strcmp(cmd, "info") == 0)
-        return hs_cmd_info(argc - 1, argv + 1);
+    const command_t *c = find_command(cmd);
+    if (c)
+        return c->run(argc - 1, argv + 1);
     fprintf(stderr, "heapscope: unknown command '%s' (see heapscope --help)\n", cmd);
     return HS_EXIT_BAD_INPUT;
 }

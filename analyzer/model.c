@@ -1,0 +1,396 @@
+/* model.c - streams one dump into the analyzer's model (see model.h): the
+ * header, mapping sets, stacks with their frames' mappings, and each stack's
+ * latest cumulative row. It checks the rules that span records (stacks
+ * defined once and before use, snapshot order) and never holds more than the
+ * program's state: records are consumed as they are read. */
+#include "model.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uthash.h>
+
+typedef struct stack_entry {
+    hs_model_stack_t s;
+    UT_hash_handle hh;
+} stack_entry_t;
+
+typedef struct {
+    hs_model_mapping_t *entries;
+    uint32_t count;
+} mapping_set_t;
+
+struct hs_model {
+    char *path;
+    hs_reader_t *reader;
+    hs_model_header_t header;
+    mapping_set_t *sets;
+    size_t set_count;
+    const hs_model_mapping_t **all_mappings;
+    size_t mapping_count;
+    stack_entry_t *by_id;       /* uthash */
+    hs_model_stack_t **stacks;  /* definition order */
+    size_t stack_count, stack_cap;
+    uint64_t snapshots;
+    uint32_t last_seq;
+    int done;
+    char warning[512];
+    hs_model_thread_cb thread_cb;
+    void *thread_ctx;
+};
+
+static char *copy_str(hs_str_t s)
+{
+    char *c = malloc(s.len + 1);
+    if (c) {
+        memcpy(c, s.ptr, s.len);
+        c[s.len] = 0;
+    }
+    return c;
+}
+
+static void set_err(const hs_model_t *m, const hs_read_error_t *e, char *err, size_t errlen)
+{
+    char buf[400];
+    snprintf(err, errlen, "%s: %s", m->path, hs_reader_format_error(e, buf, sizeof(buf)));
+}
+
+static int oom(hs_read_error_t *e)
+{
+    e->status = HS_READ_IO;
+    e->errno_value = ENOMEM;
+    snprintf(e->why, sizeof(e->why), "out of memory");
+    return -1;
+}
+
+static int add_header(hs_model_t *m, const hs_header_rec_t *h, hs_read_error_t *e)
+{
+    hs_model_header_t *mh = &m->header;
+    mh->pid = h->pid;
+    mh->ppid = h->ppid;
+    mh->start_realtime_ns = h->start_realtime_ns;
+    mh->start_monotonic_ns = h->start_monotonic_ns;
+    mh->sample_rate = h->sample_rate;
+    mh->max_depth = h->max_depth;
+    mh->interval_ms = h->interval_ms;
+    mh->exe = copy_str(h->exe_path);
+    mh->hostname = copy_str(h->hostname);
+    mh->cmdline = copy_str(h->cmdline);
+    if (!mh->exe || !mh->hostname || !mh->cmdline)
+        return oom(e);
+    for (size_t i = 0; i < h->cmdline.len; i++)
+        if (mh->cmdline[i] == 0)
+            mh->cmdline[i] = ' ';
+    const char *base = strrchr(mh->exe, '/');
+    mh->program = strdup(base ? base + 1 : mh->exe);
+    return mh->program ? 0 : oom(e);
+}
+
+static int add_mappings(hs_model_t *m, const hs_mappings_rec_t *rec, hs_read_error_t *e)
+{
+    mapping_set_t *sets = realloc(m->sets, (m->set_count + 1) * sizeof(*sets));
+    if (!sets)
+        return oom(e);
+    m->sets = sets;
+    mapping_set_t *set = &sets[m->set_count];
+    set->count = 0;
+    set->entries = calloc(rec->count ? rec->count : 1, sizeof(hs_model_mapping_t));
+    const hs_model_mapping_t **all = realloc(m->all_mappings, (m->mapping_count + rec->count + 1) * sizeof(*all));
+    if (all)
+        m->all_mappings = all;
+    if (!set->entries || !all) {
+        free(set->entries);
+        return oom(e);
+    }
+    m->set_count++;
+    hs_mapping_iter_t it;
+    hs_mapping_t src;
+    hs_reader_mapping_iter_init(&it, rec);
+    while (hs_reader_mapping_iter_next(&it, &src)) {
+        hs_model_mapping_t *dst = &set->entries[set->count];
+        dst->start = src.start;
+        dst->end = src.end;
+        dst->file_offset = src.file_offset;
+        dst->load_bias = src.load_bias;
+        dst->build_id_len = src.build_id_len;
+        memcpy(dst->build_id, src.build_id, src.build_id_len);
+        dst->set_index = (uint32_t)(m->set_count - 1);
+        dst->path = copy_str(src.path);
+        if (!dst->path)
+            return oom(e);
+        /* The kernel's name for a replaced file; the file itself is meant. */
+        size_t n = strlen(dst->path);
+        if (n > 10 && strcmp(dst->path + n - 10, " (deleted)") == 0)
+            dst->path[n - 10] = 0;
+        set->count++;
+        m->all_mappings[m->mapping_count++] = dst;
+    }
+    return 0;
+}
+
+static const hs_model_mapping_t *find_in_set(const mapping_set_t *set, uint64_t addr)
+{
+    for (uint32_t i = 0; i < set->count; i++)
+        if (addr >= set->entries[i].start && addr < set->entries[i].end)
+            return &set->entries[i];
+    return NULL;
+}
+
+/* The set in force when the stack was written, then older ones (a writer
+ * always writes MAPPINGS before the stacks that need them). */
+static const hs_model_mapping_t *find_mapping(const hs_model_t *m, uint64_t addr)
+{
+    for (size_t i = m->set_count; i > 0; i--) {
+        const hs_model_mapping_t *found = find_in_set(&m->sets[i - 1], addr);
+        if (found)
+            return found;
+    }
+    return NULL;
+}
+
+static int add_stack(hs_model_t *m, const hs_record_t *rec, const hs_stack_rec_t *st, hs_read_error_t *e)
+{
+    stack_entry_t *entry;
+    HASH_FIND(hh, m->by_id, &st->stack_id, sizeof(st->stack_id), entry);
+    if (entry) {
+        hs_reader_set_corrupt(e, rec, "stack id %u is defined a second time", st->stack_id);
+        return -1;
+    }
+    if (m->stack_count == m->stack_cap) {
+        size_t cap = m->stack_cap ? m->stack_cap * 2 : 256;
+        hs_model_stack_t **grown = realloc(m->stacks, cap * sizeof(*grown));
+        if (!grown)
+            return oom(e);
+        m->stacks = grown;
+        m->stack_cap = cap;
+    }
+    entry = calloc(1, sizeof(*entry));
+    size_t depth = st->depth ? st->depth : 1;
+    uint64_t *frames = malloc(depth * sizeof(uint64_t));
+    const hs_model_mapping_t **maps = calloc(depth, sizeof(*maps));
+    if (!entry || !frames || !maps) {
+        free(entry);
+        free(frames);
+        free(maps);
+        return oom(e);
+    }
+    hs_model_stack_t *s = &entry->s;
+    s->id = st->stack_id;
+    s->depth = st->depth;
+    s->frames = frames;
+    s->frame_mapping = maps;
+    for (uint32_t i = 0; i < st->depth; i++) {
+        frames[i] = hs_reader_stack_frame(st, i);
+        maps[i] = find_mapping(m, frames[i]);
+    }
+    HASH_ADD(hh, m->by_id, s.id, sizeof(s->id), entry);
+    m->stacks[m->stack_count++] = s;
+    return 0;
+}
+
+static int apply_snapshot(hs_model_t *m, const hs_record_t *rec, const hs_snapshot_rec_t *snap,
+                          hs_model_snapshot_t *out, hs_read_error_t *e)
+{
+    if (m->snapshots > 0 && snap->seq <= m->last_seq) {
+        hs_reader_set_corrupt(e, rec, "seq %u does not follow the previous snapshot's seq %u", snap->seq,
+                              m->last_seq);
+        return -1;
+    }
+    for (uint32_t i = 0; i < snap->row_count; i++) {
+        hs_snapshot_row_t row;
+        hs_reader_snapshot_row(snap, i, &row);
+        stack_entry_t *entry;
+        HASH_FIND(hh, m->by_id, &row.stack_id, sizeof(row.stack_id), entry);
+        if (!entry) {
+            hs_reader_set_corrupt(e, rec, "row %u names stack id %u, which no earlier STACK record defines", i,
+                                  row.stack_id);
+            return -1;
+        }
+        hs_model_stack_t *s = &entry->s;
+        if (s->has_row && s->last_changed_seq == snap->seq && m->snapshots > 0) {
+            hs_reader_set_corrupt(e, rec, "row %u repeats stack id %u", i, row.stack_id);
+            return -1;
+        }
+        s->row = row;
+        s->has_row = 1;
+        s->last_changed_seq = snap->seq;
+    }
+    m->snapshots++;
+    m->last_seq = snap->seq;
+    out->seq = snap->seq;
+    out->reason = snap->reason;
+    out->monotonic_ns = snap->monotonic_ns;
+    out->realtime_ns = snap->realtime_ns;
+    out->offset_s = snap->monotonic_ns >= m->header.start_monotonic_ns
+                        ? (double)(snap->monotonic_ns - m->header.start_monotonic_ns) / 1e9
+                        : 0.0;
+    memcpy(out->stats, snap->stats, sizeof(out->stats));
+    out->row_count = snap->row_count;
+    return 0;
+}
+
+static int apply_thread(hs_model_t *m, const hs_record_t *rec, const hs_thread_rec_t *t, hs_read_error_t *e)
+{
+    const hs_model_stack_t *creation = NULL;
+    if (t->creation_stack_id) {
+        stack_entry_t *entry;
+        HASH_FIND(hh, m->by_id, &t->creation_stack_id, sizeof(t->creation_stack_id), entry);
+        if (!entry) {
+            hs_reader_set_corrupt(e, rec, "creation_stack_id %u is not defined by an earlier STACK record",
+                                  t->creation_stack_id);
+            return -1;
+        }
+        creation = &entry->s;
+    }
+    if (m->thread_cb) {
+        hs_model_thread_t mt = {t->monotonic_ns, t->event, t->tid, t->parent_tid, creation, t->start_routine};
+        m->thread_cb(m->thread_ctx, &mt);
+    }
+    return 0;
+}
+
+/* Reads records until a SNAPSHOT has been applied (1), the data ends (0),
+ * or something is wrong (-1). */
+static int advance(hs_model_t *m, hs_model_snapshot_t *snap, hs_read_error_t *e, int stop_after_header)
+{
+    if (m->done)
+        return 0;
+    for (;;) {
+        hs_record_t rec;
+        hs_read_status_t st = hs_reader_next(m->reader, &rec);
+        if (st == HS_READ_END || st == HS_READ_TRUNCATED) {
+            if (st == HS_READ_TRUNCATED) {
+                char buf[400];
+                snprintf(m->warning, sizeof(m->warning), "%s: %s", m->path,
+                         hs_reader_format_error(hs_reader_error(m->reader), buf, sizeof(buf)));
+            }
+            m->done = 1;
+            return 0;
+        }
+        if (st != HS_READ_OK) {
+            *e = *hs_reader_error(m->reader);
+            return -1;
+        }
+        hs_decoded_t d;
+        if (hs_reader_decode(&rec, &d, e))
+            return -1;
+        int rc = 0;
+        switch (rec.type) {
+        case HS_REC_HEADER:
+            rc = add_header(m, &d.u.header, e);
+            if (rc == 0 && stop_after_header)
+                return 2;
+            break;
+        case HS_REC_MAPPINGS:
+            rc = add_mappings(m, &d.u.mappings, e);
+            break;
+        case HS_REC_STACK:
+            rc = add_stack(m, &rec, &d.u.stack, e);
+            break;
+        case HS_REC_THREAD:
+            rc = apply_thread(m, &rec, &d.u.thread, e);
+            break;
+        case HS_REC_SNAPSHOT:
+            return apply_snapshot(m, &rec, &d.u.snapshot, snap, e) ? -1 : 1;
+        default:
+            break;
+        }
+        if (rc)
+            return -1;
+    }
+}
+
+int hs_model_open(const char *path, hs_model_t **out, char *err, size_t errlen)
+{
+    *out = NULL;
+    hs_model_t *m = calloc(1, sizeof(*m));
+    if (!m || !(m->path = strdup(path))) {
+        free(m);
+        snprintf(err, errlen, "%s: out of memory", path);
+        return -1;
+    }
+    hs_read_error_t e;
+    if (hs_reader_open(path, &m->reader, &e) != HS_READ_OK) {
+        set_err(m, &e, err, errlen);
+        hs_model_close(m);
+        return -1;
+    }
+    /* The reader guarantees HEADER comes first: read just that. */
+    hs_model_snapshot_t unused;
+    int rc = advance(m, &unused, &e, 1);
+    if (rc < 0) {
+        set_err(m, &e, err, errlen);
+        hs_model_close(m);
+        return -1;
+    }
+    if (!m->header.exe) {
+        snprintf(err, errlen, "%s: no HEADER record", path);
+        hs_model_close(m);
+        return -1;
+    }
+    *out = m;
+    return 0;
+}
+
+int hs_model_next(hs_model_t *m, hs_model_snapshot_t *snap, char *err, size_t errlen)
+{
+    hs_read_error_t e;
+    int rc = advance(m, snap, &e, 0);
+    if (rc < 0)
+        set_err(m, &e, err, errlen);
+    return rc;
+}
+
+void hs_model_close(hs_model_t *m)
+{
+    if (!m)
+        return;
+    if (m->reader)
+        hs_reader_close(m->reader);
+    stack_entry_t *entry, *tmp;
+    HASH_ITER(hh, m->by_id, entry, tmp)
+    {
+        HASH_DEL(m->by_id, entry);
+        free(entry->s.frames);
+        free(entry->s.frame_mapping);
+        free(entry);
+    }
+    for (size_t i = 0; i < m->set_count; i++) {
+        for (uint32_t j = 0; j < m->sets[i].count; j++)
+            free(m->sets[i].entries[j].path);
+        free(m->sets[i].entries);
+    }
+    free(m->sets);
+    free(m->all_mappings);
+    free(m->stacks);
+    free(m->header.exe);
+    free(m->header.hostname);
+    free(m->header.cmdline);
+    free(m->header.program);
+    free(m->path);
+    free(m);
+}
+
+const char *hs_model_path(const hs_model_t *m) { return m->path; }
+const hs_model_header_t *hs_model_header(const hs_model_t *m) { return &m->header; }
+void hs_model_set_thread_cb(hs_model_t *m, hs_model_thread_cb cb, void *ctx)
+{
+    m->thread_cb = cb;
+    m->thread_ctx = ctx;
+}
+const char *hs_model_warning(const hs_model_t *m) { return m->warning[0] ? m->warning : NULL; }
+int hs_model_saw_end(const hs_model_t *m) { return hs_reader_saw_end(m->reader); }
+size_t hs_model_stack_count(const hs_model_t *m) { return m->stack_count; }
+hs_model_stack_t *hs_model_stack_at(const hs_model_t *m, size_t i) { return i < m->stack_count ? m->stacks[i] : NULL; }
+hs_model_stack_t *hs_model_stack_by_id(const hs_model_t *m, uint32_t id)
+{
+    stack_entry_t *entry;
+    HASH_FIND(hh, m->by_id, &id, sizeof(id), entry);
+    return entry ? &entry->s : NULL;
+}
+size_t hs_model_mapping_count(const hs_model_t *m) { return m->mapping_count; }
+const hs_model_mapping_t *hs_model_mapping_at(const hs_model_t *m, size_t i)
+{
+    return i < m->mapping_count ? m->all_mappings[i] : NULL;
+}
