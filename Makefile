@@ -67,9 +67,9 @@ $(BUILD)/progs/%: tests/progs/%.cc
 	@mkdir -p $(dir $@)
 	$(call say,CC)g++ -O1 -g -fno-omit-frame-pointer -Wall -Werror -pthread -o $@ $<
 
-$(BUILD)/bench/%: tests/bench/%.c
+$(BUILD)/bench/%: tests/bench/%.c common/hs_codec.c
 	@mkdir -p $(dir $@)
-	$(call say,CC)$(CC) -O2 -g -std=gnu11 -Wall -Werror -pthread -o $@ $< -lm
+	$(call say,CC)$(CC) -O2 -g -std=gnu11 -Wall -Werror -pthread -D_GNU_SOURCE -Icommon -o $@ $< common/hs_codec.c -lm
 # The floor any interposer pays: forwards every entry point through dlsym(RTLD_NEXT).
 $(BUILD)/bench/libpassthrough.so: tests/bench/passthrough.c
 	@mkdir -p $(dir $@)
@@ -96,6 +96,7 @@ asan:
 bench: deps
 	$(MAKE) all $(BENCH_PROGS) $(BUILD)/bench/libpassthrough.so
 	@sh tests/bench/run.sh
+	@sh tests/bench/analyzer.sh
 
 demo: deps
 	$(MAKE) all progs
