@@ -18,6 +18,8 @@
 typedef struct {
     uint64_t start, end, load_bias;
     char *path; /* NUL-terminated copy; may be "" */
+    uint8_t build_id[HS_BUILD_ID_MAX];
+    uint32_t build_id_len;
 } mapping_t;
 
 /* One MAPPINGS record: the loaded objects from then until the next one. */
@@ -170,6 +172,8 @@ static int add_mappings(info_t *info, const hs_mappings_rec_t *m, hs_read_error_
         dst->start = e.start;
         dst->end = e.end;
         dst->load_bias = e.load_bias;
+        dst->build_id_len = e.build_id_len;
+        memcpy(dst->build_id, e.build_id, e.build_id_len);
         dst->path = copy_str(e.path);
         if (!dst->path)
             return oom(err);
@@ -370,6 +374,18 @@ static void print_info(FILE *out, const info_t *info)
         fprintf(out, "%s%s %" PRIu64, t > 1 ? ", " : "", hs_reader_type_name(t), info->counts[t]);
     fputs(")\n", out);
     fprintf(out, "mappings: %u objects in the last set\n", info->set_count ? info->sets[info->set_count - 1].count : 0);
+    if (info->set_count) {
+        const mapping_set_t *set = &info->sets[info->set_count - 1];
+        for (uint32_t i = 0; i < set->count; i++) {
+            const mapping_t *m = &set->entries[i];
+            fprintf(out, "  0x%" PRIx64 "-0x%" PRIx64 " ", m->start, m->end);
+            put_escaped(out, m->path[0] ? m->path : "[unnamed]", strlen(m->path[0] ? m->path : "[unnamed]"));
+            fprintf(out, " build-id ");
+            for (uint32_t b = 0; b < m->build_id_len; b++)
+                fprintf(out, "%02x", m->build_id[b]);
+            fprintf(out, "%s\n", m->build_id_len ? "" : "none");
+        }
+    }
     fprintf(out, "stack ids: %" PRIu64 " defined, %" PRIu64 " with rows\n", info->stack_count, info->stacks_with_rows);
     fprintf(out, "threads: %" PRIu64 " started, %" PRIu64 " exited\n", info->threads_started, info->threads_exited);
     if (info->snapshots == 0) {

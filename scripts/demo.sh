@@ -1,6 +1,8 @@
 #!/bin/sh
 # `make demo`: run a leaking toy server under `heapscope record`, then show
-# what the dump holds. Grows with the analyzer (pprof, report) in later issues.
+# what the dump holds: info, stats, a symbolized pprof profile read by go tool
+# pprof, the growth between two points, and a timeline plot. The leak report
+# joins in the leak-detection issue.
 set -eu
 BUILD=${BUILD:-build}
 out=$(mktemp -d /tmp/heapscope-demo.XXXXXX)
@@ -12,17 +14,19 @@ echo
 echo "== heapscope info $dump"
 "$BUILD/heapscope" info "$dump"
 echo
-echo "== the three call sites holding the most memory at exit (estimated from samples)"
-echo "   frames resolved with addr2line; the analyzer issue turns this into a pprof profile"
-"$BUILD/heapscope" info --stacks "$dump" | awk '
-    /^stack / { id = $2; for (i = 3; i < NF; i += 2) v[$i] = $(i + 1); inuse[id] = v["est_inuse_bytes"]; allocs[id] = v["est_alloc_objects"] }
-    /^  frame / { if (!(id SUBSEP $2 in fr)) { fr[id SUBSEP $2] = $4 " " $5 } }
-    END { for (s in inuse) print inuse[s], allocs[s], s, fr[s SUBSEP 0], fr[s SUBSEP 1] }' |
-    sort -rn | head -n 3 | while read -r bytes allocs id path0 rel0 path1 rel1; do
-        site() { addr2line -f -s -e "$1" "$(printf '0x%x' $(( $2 - 1 )))" 2>/dev/null | paste -sd' ' -; }
-        printf '  %6d KiB in use  (%s allocations)  stack %s\n' "$((${bytes%.*} / 1024))" "$allocs" "$id"
-        printf '      at %s\n' "$(site "$path0" "$rel0")"
-        [ -n "${path1:-}" ] && printf '      called from %s\n' "$(site "$path1" "$rel1")"
-    done
+echo "== heapscope stats (one row per snapshot)"
+"$BUILD/heapscope" stats "$dump"
 echo
-echo "dump kept in $out"
+echo "== heapscope pprof -o $out/heap.pb.gz (symbolized offline), then go tool pprof -top"
+"$BUILD/heapscope" pprof -o "$out/heap.pb.gz" "$dump"
+# go keeps a build cache under $HOME; give it one if this shell has none.
+[ -n "${HOME:-}" ] && [ -w "${HOME:-/nonexistent}" ] || export HOME="$out"
+go tool pprof -top -nodecount=8 -sample_index=inuse_space "$out/heap.pb.gz" 2>/dev/null
+echo
+echo "== what grew in the second half of the run (pprof --base): the leak stands alone"
+"$BUILD/heapscope" pprof --base 1.5s -o "$out/growth.pb.gz" "$dump"
+go tool pprof -top -nodecount=4 -sample_index=inuse_space "$out/growth.pb.gz" 2>/dev/null | sed -n '/flat%/,$p'
+echo
+"$BUILD/heapscope" plot "$dump" -o "$out/timeline.svg"
+echo "timeline: $out/timeline.svg    profiles: $out/heap.pb.gz, $out/growth.pb.gz"
+echo "open one with: go tool pprof -http=127.0.0.1:8080 $out/heap.pb.gz"

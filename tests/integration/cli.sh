@@ -154,6 +154,9 @@ max depth: 64
 interval: 2.500 s
 records: 12 (HEADER 1, MAPPINGS 2, STACK 3, SNAPSHOT 3, THREAD 2, END 1)
 mappings: 3 objects in the last set
+  0x401000-0x402000 /usr/bin/demo build-id 0102030405060708090a0b0c0d0e0f1011121314
+  0x7f0000001000-0x7f0000100000 /usr/lib/libc.so.6 build-id none
+  0x7f1000000000-0x7f1000001000 [unnamed] build-id 01020304
 stack ids: 3 defined, 2 with rows
 threads: 1 started, 1 exited
 snapshots: 3 (seq 0..2), span 2.500 s
