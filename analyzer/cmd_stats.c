@@ -1,0 +1,343 @@
+/* cmd_stats.c - `heapscope stats DUMP [--csv | --json]`: one row per snapshot
+ * (process stats, call rates, the sampled in-use estimate) as an aligned
+ * table, CSV or JSON. It streams the dump through the model (model.h) and
+ * keeps one small row per snapshot, so nothing is printed for a corrupt
+ * dump: a partial table would look like a complete one. Its neighbour
+ * cmd_plot.c draws the same figures; both read the model, not each other. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "model.h"
+
+typedef enum { FORMAT_TABLE, FORMAT_CSV, FORMAT_JSON } stats_format_t;
+
+typedef struct {
+    uint32_t seq, reason;
+    double offset_s;
+    uint64_t heap_in_use, heap_reserved, rss, live_threads;
+    uint64_t alloc_calls, free_calls, lost_samples;
+    double alloc_calls_per_s, free_calls_per_s;
+    double est_inuse_bytes; /* sum over stacks of est_alloc_bytes - est_free_bytes */
+} stats_row_t;
+
+typedef struct {
+    stats_row_t *rows;
+    size_t count, capacity;
+    /* The running sampled in-use total: contribution[i] is what stack i
+     * (model order, which is append-only) adds to est_inuse_bytes. */
+    double *contribution;
+    size_t contribution_capacity;
+    double est_inuse_bytes;
+} stats_t;
+
+void hs_cmd_stats_usage(FILE *out)
+{
+    fprintf(out,
+            "usage: heapscope stats [--csv | --json] DUMP\n"
+            "\n"
+            "Prints one row per snapshot of DUMP: time since the process started, the\n"
+            "snapshot's reason, heap in use and reserved (mallinfo2), RSS, live threads,\n"
+            "allocation and free calls per second since the previous snapshot (since the\n"
+            "start for the first), the in-use bytes estimated from the samples, and the\n"
+            "samples lost so far. The default is an aligned table with KiB/MiB sizes;\n"
+            "--csv and --json give raw numbers (bytes, seconds, calls per second).\n"
+            "\n"
+            "  --csv   a header line, then one line per snapshot with the columns\n"
+            "          seq,offset_s,reason,heap_in_use,heap_reserved,rss,live_threads,\n"
+            "          alloc_calls,free_calls,alloc_calls_per_s,free_calls_per_s,\n"
+            "          est_inuse_bytes,lost_samples\n"
+            "  --json  {\"file\", \"pid\", \"program\", \"sample_rate\", \"truncated\",\n"
+            "          \"snapshots\": [{the CSV columns as keys}]}\n"
+            "\n"
+            "A truncated tail is a warning on stderr (exit 0, the complete snapshots are\n"
+            "printed); a corrupt dump prints nothing but one error line (exit 2).\n");
+}
+
+static int stats_push(stats_t *s, const stats_row_t *row)
+{
+    if (s->count == s->capacity) {
+        size_t cap = s->capacity ? s->capacity * 2 : 256;
+        stats_row_t *rows = realloc(s->rows, cap * sizeof(*rows));
+        if (!rows)
+            return -1;
+        s->rows = rows;
+        s->capacity = cap;
+    }
+    s->rows[s->count++] = *row;
+    return 0;
+}
+
+/* Brings the running total up to date with the snapshot just applied. Only
+ * rows the snapshot carried change, so the walk stops once it has found
+ * snap->row_count of them, and a snapshot without rows costs nothing. A row
+ * changed in this snapshot iff has_row and last_changed_seq == snap->seq
+ * (has_row matters: a stack never given a row has last_changed_seq 0, which
+ * is also the first snapshot's seq). */
+static int stats_update_inuse(stats_t *s, const hs_model_t *m, const hs_model_snapshot_t *snap)
+{
+    size_t n = hs_model_stack_count(m);
+    if (n > s->contribution_capacity) {
+        size_t cap = s->contribution_capacity ? s->contribution_capacity : 64;
+        while (cap < n)
+            cap *= 2;
+        double *c = realloc(s->contribution, cap * sizeof(*c));
+        if (!c)
+            return -1;
+        memset(c + s->contribution_capacity, 0, (cap - s->contribution_capacity) * sizeof(*c));
+        s->contribution = c;
+        s->contribution_capacity = cap;
+    }
+    uint32_t changed = 0;
+    for (size_t i = 0; i < n && changed < snap->row_count; i++) {
+        const hs_model_stack_t *st = hs_model_stack_at(m, i);
+        if (!st->has_row || st->last_changed_seq != snap->seq)
+            continue;
+        double now = st->row.est_alloc_bytes - st->row.est_free_bytes;
+        s->est_inuse_bytes += now - s->contribution[i];
+        s->contribution[i] = now;
+        changed++;
+    }
+    return 0;
+}
+
+/* Calls per second over dt; 0 when time did not advance or the counter went
+ * back (it never should: both are cumulative and exact). */
+static double rate_of(uint64_t now, uint64_t before, double dt)
+{
+    if (dt <= 0 || now < before)
+        return 0;
+    return (double)(now - before) / dt;
+}
+
+static void fill_row(stats_row_t *row, const hs_model_snapshot_t *snap, const stats_row_t *prev, double inuse)
+{
+    memset(row, 0, sizeof(*row));
+    row->seq = snap->seq;
+    row->reason = snap->reason;
+    row->offset_s = snap->offset_s;
+    row->heap_in_use = snap->stats[HS_STAT_HEAP_IN_USE];
+    row->heap_reserved = snap->stats[HS_STAT_HEAP_RESERVED];
+    row->rss = snap->stats[HS_STAT_RSS];
+    row->live_threads = snap->stats[HS_STAT_LIVE_THREADS];
+    row->alloc_calls = snap->stats[HS_STAT_ALLOC_CALLS];
+    row->free_calls = snap->stats[HS_STAT_FREE_CALLS];
+    row->lost_samples = snap->stats[HS_STAT_LOST_SAMPLES];
+    double dt = prev ? snap->offset_s - prev->offset_s : snap->offset_s;
+    row->alloc_calls_per_s = rate_of(row->alloc_calls, prev ? prev->alloc_calls : 0, dt);
+    row->free_calls_per_s = rate_of(row->free_calls, prev ? prev->free_calls : 0, dt);
+    /* The estimate is a sum of differences of large floats: a few ulps of
+     * noise must not show as "-0" or as a negative heap. */
+    row->est_inuse_bytes = inuse > 0.5 ? inuse : 0;
+}
+
+/* "1023 B", "1.5 KiB", "12.0 MiB", ... up to EiB (u64 bytes never go further). */
+static const char *human_bytes(double v, char *buf, size_t size)
+{
+    static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+    size_t u = 0;
+    while (v >= 1024 && u + 1 < sizeof(units) / sizeof(units[0])) {
+        v /= 1024;
+        u++;
+    }
+    if (u == 0)
+        snprintf(buf, size, "%.0f B", v);
+    else
+        snprintf(buf, size, "%.1f %s", v, units[u]);
+    return buf;
+}
+
+/* JSON strings must be valid UTF-8: control bytes become \u00XX and bytes
+ * that do not form UTF-8 (a program path is just bytes) become U+FFFD. */
+static void put_json_string(FILE *out, const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    fputc('"', out);
+    while (*p) {
+        unsigned char c = *p;
+        if (c == '"' || c == '\\') {
+            fprintf(out, "\\%c", c);
+            p++;
+        } else if (c < 0x20 || c == 0x7f) {
+            fprintf(out, "\\u%04x", c);
+            p++;
+        } else if (c < 0x80) {
+            fputc(c, out);
+            p++;
+        } else {
+            size_t len = c >= 0xf0 && c <= 0xf4 ? 4 : c >= 0xe0 ? 3 : c >= 0xc2 && c < 0xe0 ? 2 : 0;
+            size_t k = 1;
+            while (len && k < len && (p[k] & 0xc0) == 0x80)
+                k++;
+            /* Reject overlong forms, surrogates and code points past U+10FFFF. */
+            int valid = len && k == len && !(c == 0xe0 && p[1] < 0xa0) && !(c == 0xed && p[1] >= 0xa0) &&
+                        !(c == 0xf0 && p[1] < 0x90) && !(c == 0xf4 && p[1] >= 0x90);
+            if (valid) {
+                fwrite(p, 1, len, out);
+                p += len;
+            } else {
+                fputs("\\ufffd", out);
+                p++;
+            }
+        }
+    }
+    fputc('"', out);
+}
+
+static void print_csv(FILE *out, const stats_t *s)
+{
+    fputs("seq,offset_s,reason,heap_in_use,heap_reserved,rss,live_threads,alloc_calls,free_calls,"
+          "alloc_calls_per_s,free_calls_per_s,est_inuse_bytes,lost_samples\n",
+          out);
+    for (size_t i = 0; i < s->count; i++) {
+        const stats_row_t *r = &s->rows[i];
+        fprintf(out,
+                "%u,%.6f,%s,%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64
+                ",%.3f,%.3f,%.0f,%" PRIu64 "\n",
+                r->seq, r->offset_s, hs_reader_reason_name(r->reason), r->heap_in_use, r->heap_reserved, r->rss,
+                r->live_threads, r->alloc_calls, r->free_calls, r->alloc_calls_per_s, r->free_calls_per_s,
+                r->est_inuse_bytes, r->lost_samples);
+    }
+}
+
+/* Keys (all numbers raw: bytes, seconds, calls per second):
+ *   file         the DUMP argument
+ *   pid          the recorded process's pid (header)
+ *   program      its executable's basename (header)
+ *   sample_rate  mean bytes between samples (header)
+ *   truncated    true when the dump ends in a torn record (the rows stop before it)
+ *   snapshots    one object per snapshot, in file order:
+ *     seq, offset_s (seconds since the process started), reason ("interval",
+ *     "exit", "fork-parent", "fork-child", "signal"), heap_in_use,
+ *     heap_reserved, rss, live_threads, alloc_calls, free_calls (cumulative,
+ *     exact), alloc_calls_per_s, free_calls_per_s (since the previous
+ *     snapshot; the first since the start), est_inuse_bytes (in-use bytes
+ *     estimated from the samples), lost_samples (cumulative) */
+static void print_json(FILE *out, const char *path, const hs_model_header_t *h, int truncated, const stats_t *s)
+{
+    fputs("{\"file\": ", out);
+    put_json_string(out, path);
+    fprintf(out, ", \"pid\": %u, \"program\": ", h->pid);
+    put_json_string(out, h->program ? h->program : "");
+    fprintf(out, ", \"sample_rate\": %" PRIu64 ", \"truncated\": %s,\n \"snapshots\": [", h->sample_rate,
+            truncated ? "true" : "false");
+    for (size_t i = 0; i < s->count; i++) {
+        const stats_row_t *r = &s->rows[i];
+        fprintf(out,
+                "%s\n  {\"seq\": %u, \"offset_s\": %.6f, \"reason\": \"%s\", \"heap_in_use\": %" PRIu64
+                ", \"heap_reserved\": %" PRIu64 ", \"rss\": %" PRIu64 ", \"live_threads\": %" PRIu64
+                ", \"alloc_calls\": %" PRIu64 ", \"free_calls\": %" PRIu64
+                ", \"alloc_calls_per_s\": %.3f, \"free_calls_per_s\": %.3f, \"est_inuse_bytes\": %.0f"
+                ", \"lost_samples\": %" PRIu64 "}",
+                i ? "," : "", r->seq, r->offset_s, hs_reader_reason_name(r->reason), r->heap_in_use,
+                r->heap_reserved, r->rss, r->live_threads, r->alloc_calls, r->free_calls, r->alloc_calls_per_s,
+                r->free_calls_per_s, r->est_inuse_bytes, r->lost_samples);
+    }
+    fputs(s->count ? "\n ]}\n" : "]}\n", out);
+}
+
+static void print_table(FILE *out, const char *path, const hs_model_header_t *h, const stats_t *s)
+{
+    char b1[32], b2[32], b3[32], b4[32];
+    fprintf(out, "%s: pid %u, program %s, sample rate %" PRIu64 " bytes, %zu snapshots\n", path, h->pid,
+            h->program ? h->program : "?", h->sample_rate, s->count);
+    fprintf(out, "%12s  %-11s  %11s  %13s  %11s  %7s  %12s  %12s  %14s  %12s\n", "time (s)", "reason",
+            "heap in use", "heap reserved", "RSS", "threads", "allocs/s", "frees/s", "sampled in use",
+            "lost samples");
+    for (size_t i = 0; i < s->count; i++) {
+        const stats_row_t *r = &s->rows[i];
+        fprintf(out, "%12.3f  %-11s  %11s  %13s  %11s  %7" PRIu64 "  %12.0f  %12.0f  %14s  %12" PRIu64 "\n",
+                r->offset_s, hs_reader_reason_name(r->reason), human_bytes((double)r->heap_in_use, b1, sizeof(b1)),
+                human_bytes((double)r->heap_reserved, b2, sizeof(b2)), human_bytes((double)r->rss, b3, sizeof(b3)),
+                r->live_threads, r->alloc_calls_per_s, r->free_calls_per_s,
+                human_bytes(r->est_inuse_bytes, b4, sizeof(b4)), r->lost_samples);
+    }
+}
+
+int hs_cmd_stats(int argc, char **argv)
+{
+    stats_format_t format = FORMAT_TABLE;
+    const char *format_flag = NULL;
+    const char *path = NULL;
+    int only_operands = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i];
+        if (!only_operands && strcmp(arg, "--") == 0) {
+            only_operands = 1;
+        } else if (!only_operands && (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0)) {
+            hs_cmd_stats_usage(stdout);
+            return HS_EXIT_OK;
+        } else if (!only_operands && (strcmp(arg, "--csv") == 0 || strcmp(arg, "--json") == 0)) {
+            if (format_flag && strcmp(format_flag, arg) != 0) {
+                fprintf(stderr, "heapscope: stats: %s and %s exclude each other\n", format_flag, arg);
+                return HS_EXIT_BAD_INPUT;
+            }
+            format_flag = arg;
+            format = arg[2] == 'c' ? FORMAT_CSV : FORMAT_JSON;
+        } else if (!only_operands && arg[0] == '-' && arg[1] != '\0') {
+            fprintf(stderr, "heapscope: stats: unknown option '%s' (see heapscope help stats)\n", arg);
+            return HS_EXIT_BAD_INPUT;
+        } else if (path) {
+            fprintf(stderr, "heapscope: stats: one DUMP at a time ('%s' and '%s' given)\n", path, arg);
+            return HS_EXIT_BAD_INPUT;
+        } else {
+            path = arg;
+        }
+    }
+    if (!path) {
+        fprintf(stderr, "heapscope: stats: missing DUMP (heapscope stats [--csv | --json] DUMP)\n");
+        return HS_EXIT_BAD_INPUT;
+    }
+
+    char err[512];
+    hs_model_t *m = NULL;
+    if (hs_model_open(path, &m, err, sizeof(err))) {
+        fprintf(stderr, "heapscope: %s\n", err);
+        return HS_EXIT_BAD_INPUT;
+    }
+    stats_t s;
+    memset(&s, 0, sizeof(s));
+    int rc = HS_EXIT_OK;
+    hs_model_snapshot_t snap;
+    int got;
+    while ((got = hs_model_next(m, &snap, err, sizeof(err))) == 1) {
+        stats_row_t row;
+        if (stats_update_inuse(&s, m, &snap)) {
+            got = -2;
+            break;
+        }
+        fill_row(&row, &snap, s.count ? &s.rows[s.count - 1] : NULL, s.est_inuse_bytes);
+        if (stats_push(&s, &row)) {
+            got = -2;
+            break;
+        }
+    }
+    if (got == -1) {
+        fprintf(stderr, "heapscope: %s\n", err);
+        rc = HS_EXIT_BAD_INPUT;
+    } else if (got == -2) {
+        fprintf(stderr, "heapscope: stats: %s: out of memory after %zu snapshots\n", path, s.count);
+        rc = HS_EXIT_FAILURE;
+    } else {
+        const char *warning = hs_model_warning(m);
+        if (warning)
+            fprintf(stderr, "heapscope: warning: %s\n", warning);
+        const hs_model_header_t *h = hs_model_header(m);
+        if (format == FORMAT_CSV)
+            print_csv(stdout, &s);
+        else if (format == FORMAT_JSON)
+            print_json(stdout, path, h, warning != NULL, &s);
+        else
+            print_table(stdout, path, h, &s);
+        if (fflush(stdout) != 0 || ferror(stdout)) {
+            fprintf(stderr, "heapscope: stats: cannot write to stdout\n");
+            rc = HS_EXIT_FAILURE;
+        }
+    }
+    free(s.rows);
+    free(s.contribution);
+    hs_model_close(m);
+    return rc;
+}
