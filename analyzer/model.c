@@ -35,6 +35,7 @@ struct hs_model {
     uint64_t snapshots;
     uint32_t last_seq;
     int done;
+    char failure[512]; /* the error of a failed hs_model_next: repeated afterwards */
     char warning[512];
     hs_model_thread_cb thread_cb;
     void *thread_ctx;
@@ -87,6 +88,12 @@ static int add_header(hs_model_t *m, const hs_header_rec_t *h, hs_read_error_t *
     return mh->program ? 0 : oom(e);
 }
 
+static int by_start(const void *a, const void *b)
+{
+    const hs_model_mapping_t *x = a, *y = b;
+    return x->start < y->start ? -1 : x->start > y->start;
+}
+
 static int add_mappings(hs_model_t *m, const hs_mappings_rec_t *rec, hs_read_error_t *e)
 {
     mapping_set_t *sets = realloc(m->sets, (m->set_count + 1) * sizeof(*sets));
@@ -124,24 +131,38 @@ static int add_mappings(hs_model_t *m, const hs_mappings_rec_t *rec, hs_read_err
         if (n > 10 && strcmp(dst->path + n - 10, " (deleted)") == 0)
             dst->path[n - 10] = 0;
         set->count++;
-        m->all_mappings[m->mapping_count++] = dst;
     }
+    qsort(set->entries, set->count, sizeof(*set->entries), by_start);
+    for (uint32_t i = 0; i < set->count; i++)
+        m->all_mappings[m->mapping_count++] = &set->entries[i];
     return 0;
 }
 
+/* Sets are sorted by start (see add_mappings): binary search for the last
+ * entry starting at or below addr. */
 static const hs_model_mapping_t *find_in_set(const mapping_set_t *set, uint64_t addr)
 {
-    for (uint32_t i = 0; i < set->count; i++)
-        if (addr >= set->entries[i].start && addr < set->entries[i].end)
-            return &set->entries[i];
-    return NULL;
+    size_t lo = 0, hi = set->count;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (set->entries[mid].start <= addr)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo == 0)
+        return NULL;
+    const hs_model_mapping_t *e = &set->entries[lo - 1];
+    return addr < e->end ? e : NULL;
 }
 
 /* The set in force when the stack was written, then older ones (a writer
- * always writes MAPPINGS before the stacks that need them). */
+ * always writes MAPPINGS before the stacks that need them). Bounded: a
+ * hostile file with thousands of sets must not make each frame cost them all. */
+#define MAX_SETS_SEARCHED 64
 static const hs_model_mapping_t *find_mapping(const hs_model_t *m, uint64_t addr)
 {
-    for (size_t i = m->set_count; i > 0; i--) {
+    for (size_t i = m->set_count, n = 0; i > 0 && n < MAX_SETS_SEARCHED; i--, n++) {
         const hs_model_mapping_t *found = find_in_set(&m->sets[i - 1], addr);
         if (found)
             return found;
@@ -208,7 +229,8 @@ static int apply_snapshot(hs_model_t *m, const hs_record_t *rec, const hs_snapsh
             return -1;
         }
         hs_model_stack_t *s = &entry->s;
-        if (s->has_row && s->last_changed_seq == snap->seq && m->snapshots > 0) {
+        /* seq strictly increases, so only this snapshot can have set it. */
+        if (s->has_row && s->last_changed_seq == snap->seq) {
             hs_reader_set_corrupt(e, rec, "row %u repeats stack id %u", i, row.stack_id);
             return -1;
         }
@@ -335,10 +357,16 @@ int hs_model_open(const char *path, hs_model_t **out, char *err, size_t errlen)
 
 int hs_model_next(hs_model_t *m, hs_model_snapshot_t *snap, char *err, size_t errlen)
 {
+    if (m->failure[0]) {
+        snprintf(err, errlen, "%s", m->failure);
+        return -1;
+    }
     hs_read_error_t e;
     int rc = advance(m, snap, &e, 0);
-    if (rc < 0)
+    if (rc < 0) {
         set_err(m, &e, err, errlen);
+        snprintf(m->failure, sizeof(m->failure), "%s", err);
+    }
     return rc;
 }
 
