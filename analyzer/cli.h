@@ -19,6 +19,8 @@ int hs_cmd_info(int argc, char **argv);
 void hs_cmd_record_usage(FILE *out);
 void hs_cmd_info_usage(FILE *out);
 int hs_cmd_pprof(int argc, char **argv);
+int hs_cmd_report(int argc, char **argv);
+void hs_cmd_report_usage(FILE *out);
 void hs_cmd_pprof_usage(FILE *out);
 int hs_cmd_stats(int argc, char **argv);
 void hs_cmd_stats_usage(FILE *out);

@@ -371,7 +371,8 @@ static void print_info(FILE *out, const info_t *info)
     fprintf(out, "interval: %u.%03u s\n", h->interval_ms / 1000, h->interval_ms % 1000);
     fprintf(out, "records: %" PRIu64 " (", info->records);
     for (uint32_t t = 1; t <= HS_REC_TYPE_MAX; t++)
-        fprintf(out, "%s%s %" PRIu64, t > 1 ? ", " : "", hs_reader_type_name(t), info->counts[t]);
+        if (t <= HS_REC_END || info->counts[t]) /* optional records only when present */
+            fprintf(out, "%s%s %" PRIu64, t > 1 ? ", " : "", hs_reader_type_name(t), info->counts[t]);
     fputs(")\n", out);
     fprintf(out, "mappings: %u objects in the last set\n", info->set_count ? info->sets[info->set_count - 1].count : 0);
     if (info->set_count) {

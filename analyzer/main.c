@@ -20,6 +20,8 @@ static const command_t commands[] = {
      "run CMD with libheapscope.so preloaded; it writes a dump (.hsd)"},
     {"info", hs_cmd_info, hs_cmd_info_usage, "info [--stacks] DUMP",
      "header, record counts, last snapshot and integrity of a dump"},
+    {"report", hs_cmd_report, hs_cmd_report_usage, "report DUMP... [--window S] [--threshold B] [--json]",
+     "leak report: verdict, rate, suspects by call site, threads, at exit, recommendations"},
     {"pprof", hs_cmd_pprof, hs_cmd_pprof_usage, "pprof DUMP... [-o FILE] [--at WHEN] [--base WHEN]",
      "gzipped pprof heap profile (go tool pprof), optionally the growth between two points"},
     {"stats", hs_cmd_stats, hs_cmd_stats_usage, "stats [--csv | --json] DUMP",

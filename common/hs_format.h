@@ -54,8 +54,14 @@ enum hs_record_type {
     /* u64 monotonic_ns, u32 reason (enum hs_snapshot_reason of the last
      * snapshot). Written once, last, on a clean exit. */
     HS_REC_END = 6,
+    /* The interposer's live leak detector fired (HEAPSCOPE_LEAK_WINDOW):
+     * u64 monotonic_ns, f64 rate_bytes_per_sec, f64 growth_bytes,
+     * f64 window_seconds, f64 confidence, u32 top_stack_id (0 = none),
+     * u32 reserved (0), str message (the line it logged). Added before the
+     * first release, so still format version 1. */
+    HS_REC_LEAK = 7,
 };
-#define HS_REC_TYPE_MAX 6
+#define HS_REC_TYPE_MAX 7
 
 enum hs_snapshot_reason {
     HS_REASON_INTERVAL = 1,

@@ -34,13 +34,13 @@ struct hs_reader {
 
 static const char *const type_names[] = {
     [HS_REC_HEADER] = "HEADER",     [HS_REC_MAPPINGS] = "MAPPINGS", [HS_REC_STACK] = "STACK",
-    [HS_REC_SNAPSHOT] = "SNAPSHOT", [HS_REC_THREAD] = "THREAD",     [HS_REC_END] = "END",
+    [HS_REC_SNAPSHOT] = "SNAPSHOT", [HS_REC_THREAD] = "THREAD",     [HS_REC_END] = "END", [HS_REC_LEAK] = "LEAK",
 };
 /* "SNAPSHOT record" etc.: err->subject must outlive the reader. */
 static const char *const type_subjects[] = {
     [HS_REC_HEADER] = "HEADER record",     [HS_REC_MAPPINGS] = "MAPPINGS record",
     [HS_REC_STACK] = "STACK record",       [HS_REC_SNAPSHOT] = "SNAPSHOT record",
-    [HS_REC_THREAD] = "THREAD record",     [HS_REC_END] = "END record",
+    [HS_REC_THREAD] = "THREAD record",     [HS_REC_END] = "END record", [HS_REC_LEAK] = "LEAK record",
 };
 static const char *const reason_names[] = {
     [HS_REASON_INTERVAL] = "interval",       [HS_REASON_EXIT] = "exit",
@@ -693,6 +693,37 @@ int hs_reader_decode_end(const hs_record_t *rec, hs_end_rec_t *out, hs_read_erro
     return 0;
 }
 
+static double get_f64(pdec_t *d, const char *field)
+{
+    uint64_t bits = get_u64(d, field);
+    double v;
+    memcpy(&v, &bits, sizeof(v));
+    return v;
+}
+
+int hs_reader_decode_leak(const hs_record_t *rec, hs_leak_rec_t *out, hs_read_error_t *err)
+{
+    pdec_t d;
+    if (begin(&d, rec, HS_REC_LEAK, err))
+        return -1;
+    out->monotonic_ns = get_u64(&d, "monotonic_ns");
+    out->rate_bytes_per_sec = get_f64(&d, "rate_bytes_per_sec");
+    out->growth_bytes = get_f64(&d, "growth_bytes");
+    out->window_seconds = get_f64(&d, "window_seconds");
+    out->confidence = get_f64(&d, "confidence");
+    out->top_stack_id = get_u32(&d, "top_stack_id");
+    uint32_t reserved = get_u32(&d, "reserved");
+    out->message = get_str(&d, "message");
+    if (finish(&d, rec, err))
+        return -1;
+    if (reserved != 0 || !isfinite(out->rate_bytes_per_sec) || !isfinite(out->growth_bytes) ||
+        !isfinite(out->window_seconds) || !(out->confidence >= 0 && out->confidence <= 1)) {
+        hs_reader_set_corrupt(err, rec, "field out of range (reserved %u, confidence %g)", reserved, out->confidence);
+        return -1;
+    }
+    return 0;
+}
+
 int hs_reader_decode(const hs_record_t *rec, hs_decoded_t *out, hs_read_error_t *err)
 {
     out->type = rec->type;
@@ -709,6 +740,8 @@ int hs_reader_decode(const hs_record_t *rec, hs_decoded_t *out, hs_read_error_t 
         return hs_reader_decode_thread(rec, &out->u.thread, err);
     case HS_REC_END:
         return hs_reader_decode_end(rec, &out->u.end, err);
+    case HS_REC_LEAK:
+        return hs_reader_decode_leak(rec, &out->u.leak, err);
     default:
         hs_reader_set_corrupt(err, rec, "unknown record type %u", rec->type);
         return -1;

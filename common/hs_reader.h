@@ -146,6 +146,13 @@ typedef struct {
 } hs_end_rec_t;
 
 typedef struct {
+    uint64_t monotonic_ns;
+    double rate_bytes_per_sec, growth_bytes, window_seconds, confidence;
+    uint32_t top_stack_id; /* 0 = none */
+    hs_str_t message;
+} hs_leak_rec_t;
+
+typedef struct {
     uint32_t type; /* selects the union member */
     union {
         hs_header_rec_t header;
@@ -154,6 +161,7 @@ typedef struct {
         hs_snapshot_rec_t snapshot;
         hs_thread_rec_t thread;
         hs_end_rec_t end;
+        hs_leak_rec_t leak;
     } u;
 } hs_decoded_t;
 
@@ -165,6 +173,7 @@ int hs_reader_decode_stack(const hs_record_t *rec, hs_stack_rec_t *out, hs_read_
 int hs_reader_decode_snapshot(const hs_record_t *rec, hs_snapshot_rec_t *out, hs_read_error_t *err);
 int hs_reader_decode_thread(const hs_record_t *rec, hs_thread_rec_t *out, hs_read_error_t *err);
 int hs_reader_decode_end(const hs_record_t *rec, hs_end_rec_t *out, hs_read_error_t *err);
+int hs_reader_decode_leak(const hs_record_t *rec, hs_leak_rec_t *out, hs_read_error_t *err);
 /* Dispatches on rec->type. */
 int hs_reader_decode(const hs_record_t *rec, hs_decoded_t *out, hs_read_error_t *err);
 

@@ -1,0 +1,111 @@
+/* hs_leak.h - the statistical core of leak detection: given a series of
+ * (time, bytes) points, decide whether it shows sustained growth (a leak) or
+ * something that only looks like growth to a first-vs-last comparison
+ * (warm-up then plateau, a sawtooth, one spike, churn, sampling jitter).
+ *
+ * Runs in the analyzer and in the interposer's flusher thread alike: no
+ * malloc, no stdio, no locks, no globals, only libm. The caller provides the
+ * scratch memory (hs_leak_scratch_needed doubles).
+ *
+ * The verdict. leaking only if ALL of these hold, checked in this order; the
+ * first that fails decides, and `reason` and `rule` say which one:
+ *   1. at least HS_LEAK_MIN_POINTS (5) points in the window;
+ *   2. Theil-Sen slope > 0 (median of the pairwise slopes: robust to spikes);
+ *   3. growth = slope * window span >= threshold_bytes;
+ *   4. growth >= HS_LEAK_NOISE_SIGMAS (3) * noise_bytes * sqrt(2): more than
+ *      the jitter of the difference of two sampled estimates;
+ *   5. Mann-Kendall upward trend (ties corrected) with one-sided p < 0.01;
+ *   6. the lower envelope rises, two ways:
+ *      a. minimum of the last quarter - minimum of the first quarter
+ *         >= HS_LEAK_ENVELOPE_FRACTION (0.25) * growth (a sawtooth whose
+ *         period is under a quarter of the window has a flat envelope);
+ *      b. the heap never falls back to its starting level: after the first
+ *         quarter, no drop of >= HS_LEAK_RETURN_FRACTION (0.5) of the
+ *         window's range ends within 0.25 * range + the noise floor of the
+ *         first quarter's minimum (catches sawtooth periods up to the whole
+ *         window). Measured on a median-of-5 filtered series, so a one- or
+ *         two-snapshot spike is not a "drop";
+ *   7. growth continues: the Theil-Sen slope over the latest third of the
+ *      window >= HS_LEAK_LATE_FRACTION (0.25) * slope (warm-up then plateau).
+ *
+ * Confidence = (1 - mk_p) * Phi(growth / (noise_bytes * sqrt(2))) (the second
+ * factor is 1 when noise_bytes is 0), and 0 when growth <= 0: how sure we are
+ * that the growth over the window is real rather than chance or sampling
+ * noise. It does not include the shape rules (6, 7); `leaking` does. */
+#ifndef HS_LEAK_H
+#define HS_LEAK_H
+
+#include <stddef.h>
+
+#define HS_LEAK_MAX_POINTS 512        /* more points in the window are bucket-averaged down to this */
+#define HS_LEAK_MIN_POINTS 5          /* rule 1 */
+#define HS_LEAK_MK_ALPHA 0.01         /* rule 5: one-sided Mann-Kendall p must be below this */
+#define HS_LEAK_NOISE_SIGMAS 3.0      /* rule 4 */
+#define HS_LEAK_ENVELOPE_FRACTION 0.25 /* rule 6a */
+#define HS_LEAK_RETURN_FRACTION 0.5   /* rule 6b */
+#define HS_LEAK_LATE_FRACTION 0.25    /* rule 7 */
+
+typedef struct {
+    double t, v; /* t: seconds (increasing), v: bytes */
+} hs_point_t;
+
+typedef struct {
+    double window_s;        /* analyse the points with t >= t_last - window_s (0 = all) */
+    double threshold_bytes; /* minimum growth over the window to call it a leak */
+    double noise_bytes;     /* standard error of each v from sampling (0 = exact values) */
+} hs_leak_params_t;
+
+/* Which rule decided the verdict (HS_LEAK_RULE_LEAK when all held). */
+typedef enum {
+    HS_LEAK_RULE_LEAK = 0,
+    HS_LEAK_RULE_TOO_FEW_POINTS,
+    HS_LEAK_RULE_NOT_GROWING,
+    HS_LEAK_RULE_BELOW_THRESHOLD,
+    HS_LEAK_RULE_WITHIN_NOISE,
+    HS_LEAK_RULE_NOT_SIGNIFICANT,
+    HS_LEAK_RULE_ENVELOPE_FLAT,
+    HS_LEAK_RULE_FALLS_BACK,
+    HS_LEAK_RULE_GROWTH_STOPPED,
+} hs_leak_rule_t;
+
+typedef struct {
+    int leaking;                      /* the verdict */
+    hs_leak_rule_t rule;              /* the rule that decided it */
+    double slope, slope_lo, slope_hi; /* Theil-Sen slope (bytes/s) and Sen's ~95% interval */
+    double intercept;                 /* fitted line v = intercept + slope * t */
+    double growth;                    /* slope * (t1 - t0): growth over the window */
+    double mk_z, mk_p;                /* Mann-Kendall statistic (ties handled) and one-sided p (upward);
+                                       * p = 1 when it cannot be computed (< 2 points, all tied) */
+    double late_slope;                /* Theil-Sen slope over the latest third of the window */
+    double envelope_growth;           /* min of the last quarter - min of the first quarter */
+    double envelope_fall;             /* largest drop back to the starting level (rule 6b), 0 if none */
+    double noise_floor;               /* HS_LEAK_NOISE_SIGMAS * noise_bytes * sqrt(2) */
+    double confidence;                /* 0..1, trend significance and sampling noise */
+    double t0, t1;                    /* the window actually used */
+    size_t n;                         /* points in the window (finite ones) */
+    size_t n_used;                    /* points analysed: n, or HS_LEAK_MAX_POINTS bucket means */
+    char reason[320];                 /* one or two plain sentences: why leaking / why not */
+} hs_leak_result_t;
+
+/* Doubles of scratch that hs_leak_analyze needs for n points (any window). */
+size_t hs_leak_scratch_needed(size_t n);
+
+/* Analyses the points with t >= t_last - window_s; points with a non-finite
+ * t or v are skipped. More than HS_LEAK_MAX_POINTS points in the window are
+ * first reduced to that many bucket means. Returns 0, or -1 when out is NULL
+ * or scratch_len < hs_leak_scratch_needed(n) (out then says so in reason).
+ * O(m^2) for m = min(points in window, HS_LEAK_MAX_POINTS); ~2 ms at 512. */
+int hs_leak_analyze(const hs_point_t *pts, size_t n, const hs_leak_params_t *p, double *scratch,
+                    size_t scratch_len, hs_leak_result_t *out);
+
+/* The report's "time to detection": the earliest t among the points at which
+ * hs_leak_analyze on the prefix ending at that point says leaking, or -1
+ * (never, or scratch_len < hs_leak_scratch_needed(n)). Searches a grid of at
+ * most 64 prefixes, then refines between the last quiet and the first
+ * leaking grid point, and so on down to single points: about
+ * 64 * log64(n) analyses. A leaking verdict isolated between two quiet grid
+ * points can be missed; for sustained growth the verdict stays on. */
+double hs_leak_first_detection(const hs_point_t *pts, size_t n, const hs_leak_params_t *p, double *scratch,
+                               size_t scratch_len);
+
+#endif
