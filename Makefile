@@ -20,11 +20,11 @@ LIB_LDFLAGS := -shared -Wl,-z,defs -Wl,-z,now -pthread
 LIB_LIBS := $(UNWIND_LIBS) -ldl -lm
 
 COMMON_SRCS := $(wildcard common/*.c)
-LIB_SRCS := $(wildcard interposer/*.c) common/hs_codec.c
+LIB_SRCS := $(wildcard interposer/*.c) common/hs_codec.c common/hs_leak.c
 CLI_SRCS := $(wildcard analyzer/*.c) $(COMMON_SRCS)
 # Interposer modules that unit tests link directly (no hooks, no lifecycle).
 UNIT_LIB_SRCS := $(filter-out interposer/hooks.c interposer/lifecycle.c interposer/flusher.c interposer/writer.c \
-                   interposer/threads.c,$(wildcard interposer/*.c))
+                   interposer/threads.c interposer/livecheck.c,$(wildcard interposer/*.c))
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/unit/%,$(wildcard tests/unit/test_*.c))
 PROGS := $(patsubst tests/progs/%.c,$(BUILD)/progs/%,$(wildcard tests/progs/*.c)) \
          $(patsubst tests/progs/%.cc,$(BUILD)/progs/%,$(wildcard tests/progs/*.cc))

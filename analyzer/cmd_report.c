@@ -140,15 +140,6 @@ static void add_rec(report_t *r, const char *fmt, ...)
     va_end(ap);
 }
 
-static double site_noise(const report_t *r, double inuse)
-{
-    /* Sampling error of an in-use estimate: a block much smaller than the
-     * rate is sampled with p ~ size/rate and stands for rate bytes, so the
-     * variance is about rate x bytes. Exact mode has none. */
-    double rate = (double)r->header->sample_rate;
-    return rate > 1 && inuse > 0 ? sqrt(rate * inuse) : 0;
-}
-
 static const char *site_location(const hs_site_t *w, char *buf, size_t len)
 {
     if (w->file && w->line)
@@ -444,12 +435,12 @@ static int analyze(report_t *r, char *err, size_t errlen)
     }
     /* Process verdict on the sampled in-use estimate (it sees every
      * allocator, jemalloc included); noise from the sample rate. */
-    double noise = site_noise(r, last->est_inuse);
     for (size_t i = 0; i < r->nproc; i++)
         pts[i] = (hs_point_t){r->proc[i].t, r->proc[i].est_inuse};
-    hs_leak_params_t params = {r->window_s, r->threshold, noise};
+    double noise = hs_leak_sampling_noise(pts, r->nproc, r->window_s, (double)r->header->sample_rate);
+    hs_leak_params_t params = {.window_s = r->window_s, .threshold_bytes = r->threshold, .noise_bytes = noise};
     hs_leak_analyze(pts, r->nproc, &params, r->scratch, r->scratch_len, &r->leak);
-    hs_leak_params_t from_start = {0, r->threshold, noise};
+    hs_leak_params_t from_start = {.window_s = 0, .threshold_bytes = r->threshold, .noise_bytes = noise};
     r->detected_at = r->leak.leaking ? hs_leak_first_detection(pts, r->nproc, &from_start, r->scratch, r->scratch_len)
                                      : -1;
     free(pts);
@@ -462,8 +453,10 @@ static int analyze(report_t *r, char *err, size_t errlen)
     {
         if (site->npts < 2)
             continue;
-        hs_leak_params_t sp = {r->window_s, r->threshold / 10 > 4096 ? r->threshold / 10 : 4096,
-                               site_noise(r, site->inuse_bytes)};
+        hs_leak_params_t sp = {.window_s = r->window_s,
+                               .threshold_bytes = r->threshold / 10 > 4096 ? r->threshold / 10 : 4096,
+                               .noise_bytes = hs_leak_sampling_noise(site->pts, site->npts, r->window_s,
+                                                                     (double)r->header->sample_rate)};
         hs_leak_analyze(site->pts, site->npts, &sp, r->scratch, r->scratch_len, &site->leak);
         if (site->leak.leaking && r->nsuspects < MAX_SUSPECTS) {
             r->suspects[r->nsuspects++] = site;
@@ -491,7 +484,7 @@ static int analyze(report_t *r, char *err, size_t errlen)
         r->nsuspects = r->leak_detected ? r->nsuspects : 0;
 
     for (thread_site_t *ts = r->tsites; ts; ts = ts->next) {
-        hs_leak_params_t tp = {r->window_s, 3, 0};
+        hs_leak_params_t tp = {.window_s = r->window_s, .threshold_bytes = 3, .noise_bytes = 0};
         hs_leak_analyze(ts->pts, ts->npts, &tp, r->scratch, r->scratch_len, &ts->leak);
         if (ts->leak.leaking)
             r->threads_leak = 1;

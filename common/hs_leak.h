@@ -9,7 +9,9 @@
  *
  * The verdict. leaking only if ALL of these hold, checked in this order; the
  * first that fails decides, and `reason` and `rule` say which one:
- *   1. at least HS_LEAK_MIN_POINTS (5) points in the window;
+ *   1. at least HS_LEAK_MIN_POINTS (5) points in the window, spanning at
+ *      least min_span_s seconds (early in a run a warm-up is still growing
+ *      and looks exactly like a leak: the live detector should wait);
  *   2. Theil-Sen slope > 0 (median of the pairwise slopes: robust to spikes);
  *   3. growth = slope * window span >= threshold_bytes;
  *   4. growth >= HS_LEAK_NOISE_SIGMAS (3) * noise_bytes * sqrt(2): more than
@@ -53,6 +55,7 @@ typedef struct {
     double window_s;        /* analyse the points with t >= t_last - window_s (0 = all) */
     double threshold_bytes; /* minimum growth over the window to call it a leak */
     double noise_bytes;     /* standard error of each v from sampling (0 = exact values) */
+    double min_span_s;      /* no verdict before the window spans this long (0 = none) */
 } hs_leak_params_t;
 
 /* Which rule decided the verdict (HS_LEAK_RULE_LEAK when all held). */
@@ -89,6 +92,14 @@ typedef struct {
 
 /* Doubles of scratch that hs_leak_analyze needs for n points (any window). */
 size_t hs_leak_scratch_needed(size_t n);
+/* The noise_bytes to pass for a series of sampled in-use estimates at this
+ * sample rate. What decides a leak is the growth within the window, and the
+ * estimate of a growth G comes from the blocks sampled while it happened: a
+ * block of s bytes is sampled with p = 1-exp(-s/rate) and stands for s/p
+ * bytes, so the variance is G*s*(1-p)/p <= G*rate. Returned per point so that
+ * the detector's floor (HS_LEAK_NOISE_SIGMAS * noise * sqrt(2)) is that many
+ * standard errors of the growth. 0 at rate 1 (exact). */
+double hs_leak_sampling_noise(const hs_point_t *pts, size_t n, double window_s, double sample_rate);
 
 /* Analyses the points with t >= t_last - window_s; points with a non-finite
  * t or v are skipped. More than HS_LEAK_MAX_POINTS points in the window are

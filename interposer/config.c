@@ -37,6 +37,11 @@ static const hs_option_t options[] = {
      "0 = take the library out of LD_PRELOAD for exec'd children"},
     {"HEAPSCOPE_ONLY", OPT_STRING, "", 0, 0, OFF(only), "comma list of program names to record (all)"},
     {"HEAPSCOPE_SEED", OPT_SIZE, "0", 0, UINT64_MAX, OFF(seed), "sampler seed, 0 = random"},
+    {"HEAPSCOPE_LEAK_WINDOW", OPT_SECONDS, "300", 0, 86400000, OFF(leak_window_ms),
+     "seconds of snapshots the live leak detector looks at (0 = off)"},
+    {"HEAPSCOPE_LEAK_THRESHOLD", OPT_SIZE, "10M", 1, (uint64_t)1 << 50, OFF(leak_threshold),
+     "growth within the window that counts as a leak (K/M/G suffixes)"},
+    {"HEAPSCOPE_LOG", OPT_STRING, "", 0, 0, OFF(log), "file that receives leak warnings (stderr)"},
     {"HEAPSCOPE_VERBOSE", OPT_BOOL, "0", 0, 1, OFF(verbose), "1 = log configuration and dump path"},
 };
 #define N_OPTIONS (sizeof(options) / sizeof(options[0]))
@@ -234,4 +239,7 @@ void hs_config_print(const hs_config_t *cfg)
            (unsigned long long)cfg->seed);
     hs_log("config HEAPSCOPE_OUTPUT=%s HEAPSCOPE_ONLY=%s TMPDIR=%s", cfg->output, cfg->only[0] ? cfg->only : "(all)",
            cfg->tmpdir);
+    hs_log("config HEAPSCOPE_LEAK_WINDOW=%llu.%03llu HEAPSCOPE_LEAK_THRESHOLD=%llu HEAPSCOPE_LOG=%s",
+           (unsigned long long)(cfg->leak_window_ms / 1000), (unsigned long long)(cfg->leak_window_ms % 1000),
+           (unsigned long long)cfg->leak_threshold, cfg->log[0] ? cfg->log : "(stderr)");
 }

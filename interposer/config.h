@@ -15,6 +15,9 @@ typedef struct hs_config {
     int follow_exec;        /* HEAPSCOPE_FOLLOW_EXEC */
     int verbose;            /* HEAPSCOPE_VERBOSE */
     uint64_t seed;          /* HEAPSCOPE_SEED: 0 = random */
+    uint64_t leak_window_ms;  /* HEAPSCOPE_LEAK_WINDOW: live detector window, 0 = off */
+    uint64_t leak_threshold;  /* HEAPSCOPE_LEAK_THRESHOLD: bytes of growth in the window */
+    char log[HS_PATH_MAX];    /* HEAPSCOPE_LOG: where leak warnings go, "" = stderr */
     char output[HS_PATH_MAX]; /* HEAPSCOPE_OUTPUT template */
     char only[HS_PATH_MAX];   /* HEAPSCOPE_ONLY: comma-separated program names, "" = all */
     char tmpdir[HS_PATH_MAX]; /* $TMPDIR at load, fallback directory */

@@ -21,6 +21,7 @@
 
 #include "arena.h"
 #include "hs_format.h"
+#include "livecheck.h"
 #include "log.h"
 #include "state.h"
 #include "tables.h"
@@ -204,7 +205,7 @@ static void encode_stack(hs_stack_t *s, uint32_t gen)
 }
 
 /* ---- the snapshot ------------------------------------------------------------ */
-static void encode_snapshot(int reason, uint32_t gen, int flusher_alive)
+static double encode_snapshot(int reason, uint32_t gen, int flusher_alive)
 {
     uint64_t stats[HS_SNAPSHOT_STAT_COUNT] = {0};
     uint32_t nstacks = hs_stack_count();
@@ -257,6 +258,7 @@ static void encode_snapshot(int reason, uint32_t gen, int flusher_alive)
     size_t rows_at = enc.len;
     hs_enc_u32(&enc, 0);
     uint32_t rows = 0;
+    double est_inuse = 0; /* the sampled in-use estimate, for the live leak check */
     /* Pass 2: rows. A stack whose counters moved after pass 1 and that has
      * no STACK record yet waits for the next snapshot. */
     for (uint32_t id = 1; id <= nstacks; id++) {
@@ -272,6 +274,7 @@ static void encode_snapshot(int reason, uint32_t gen, int flusher_alive)
         stats[HS_STAT_SAMPLED_ALLOC_BYTES] += ab;
         stats[HS_STAT_SAMPLED_FREES] += f;
         stats[HS_STAT_SAMPLED_FREE_BYTES] += fb;
+        est_inuse += hs_stack_load_f64(&s->est_alloc_bytes) - hs_stack_load_f64(&s->est_free_bytes);
         if (!s->written || (a == s->last_allocs && f == s->last_frees))
             continue;
         s->last_allocs = a;
@@ -297,6 +300,7 @@ static void encode_snapshot(int reason, uint32_t gen, int flusher_alive)
         (void)rows_at;
     }
     hs_enc_record_end(&enc, rec);
+    return est_inuse;
 }
 
 /* Builds and appends one snapshot. Caller holds write_lock. Everything is
@@ -321,7 +325,8 @@ static void write_snapshot_locked(int reason, int with_end)
     if (new_file)
         hs_writer_encode_header(&enc, &hs_identity);
     encode_mappings_if_changed(gen);
-    encode_snapshot(reason, gen, atomic_load(&flusher_running));
+    double est_inuse = encode_snapshot(reason, gen, atomic_load(&flusher_running));
+    hs_livecheck_after_snapshot(&enc, gen, est_inuse);
     if (with_end) {
         size_t rec = hs_enc_record_begin(&enc, HS_REC_END);
         hs_enc_u64(&enc, hs_now_mono_ns());

@@ -1,0 +1,16 @@
+/* livecheck.h - the live leak detector the flusher runs after each snapshot. */
+#ifndef HS_LIVECHECK_H
+#define HS_LIVECHECK_H
+
+#include <stdint.h>
+
+#include "hs_codec.h"
+
+/* Adds this snapshot's sampled in-use estimate to the recent series and, when
+ * the series shows a leak (common/hs_leak.c, HEAPSCOPE_LEAK_WINDOW and
+ * HEAPSCOPE_LEAK_THRESHOLD) and none was reported within the last window,
+ * appends a LEAK record to enc and logs one line (stderr or HEAPSCOPE_LOG).
+ * Flusher thread only, with the snapshot lock held. */
+void hs_livecheck_after_snapshot(hs_enc_t *enc, uint32_t file_gen, double est_inuse);
+
+#endif
