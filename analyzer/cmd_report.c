@@ -440,7 +440,10 @@ static int analyze(report_t *r, char *err, size_t errlen)
     double noise = hs_leak_sampling_noise(pts, r->nproc, r->window_s, (double)r->header->sample_rate);
     hs_leak_params_t params = {.window_s = r->window_s, .threshold_bytes = r->threshold, .noise_bytes = noise};
     hs_leak_analyze(pts, r->nproc, &params, r->scratch, r->scratch_len, &r->leak);
-    hs_leak_params_t from_start = {.window_s = 0, .threshold_bytes = r->threshold, .noise_bytes = noise};
+    /* Time to detection: the first prefix, at least half a window long, on
+     * which the same rules (and the same window) call it a leak. */
+    hs_leak_params_t from_start = {.window_s = r->window_s, .min_span_s = (r->t1 - r->t0) / 2,
+                                   .threshold_bytes = r->threshold, .noise_bytes = noise};
     r->detected_at = r->leak.leaking ? hs_leak_first_detection(pts, r->nproc, &from_start, r->scratch, r->scratch_len)
                                      : -1;
     free(pts);
