@@ -28,6 +28,8 @@ UNIT_LIB_SRCS := $(filter-out interposer/hooks.c interposer/lifecycle.c interpos
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/unit/%,$(wildcard tests/unit/test_*.c))
 PROGS := $(patsubst tests/progs/%.c,$(BUILD)/progs/%,$(wildcard tests/progs/*.c)) \
          $(patsubst tests/progs/%.cc,$(BUILD)/progs/%,$(wildcard tests/progs/*.cc))
+LEAK_PROGS := $(patsubst tests/leaks/%.c,$(BUILD)/leaks/%,$(wildcard tests/leaks/*.c)) \
+              $(patsubst tests/leaks/%.cc,$(BUILD)/leaks/%,$(wildcard tests/leaks/*.cc))
 BENCH_PROGS := $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(filter-out tests/bench/passthrough.c,$(wildcard tests/bench/*.c)))
 
 # `make V=1` shows the full command lines.
@@ -37,7 +39,7 @@ say = $(if $(V),,@echo "  $(1) $@";)
 LIB := $(BUILD)/libheapscope.so
 CLI := $(BUILD)/heapscope
 
-.PHONY: all deps check test unit asan bench demo install clean format lint fuzz
+.PHONY: all deps check test unit asan bench demo install clean format lint fuzz leakeval progs
 all: $(LIB) $(CLI)
 
 $(BUILD)/lib/%.o: %.c $(wildcard common/*.h interposer/*.h)
@@ -76,7 +78,15 @@ $(BUILD)/bench/libpassthrough.so: tests/bench/passthrough.c
 	$(call say,CC)$(CC) -O2 -g -std=gnu11 -Wall -Werror -fPIC -shared -fvisibility=hidden -ftls-model=initial-exec \
 	    -fno-builtin-malloc -fno-builtin-free -o $@ $< -ldl
 
-progs: $(PROGS)
+# The leak-evaluation corpus (make leakeval): built like users build.
+$(BUILD)/leaks/%: tests/leaks/%.c
+	@mkdir -p $(dir $@)
+	$(call say,CC)$(CC) -O1 -g -fno-omit-frame-pointer -std=gnu11 -Wall -Werror -pthread -o $@ $< -lm
+$(BUILD)/leaks/%: tests/leaks/%.cc
+	@mkdir -p $(dir $@)
+	$(call say,CC)g++ -O1 -g -fno-omit-frame-pointer -Wall -Werror -pthread -o $@ $<
+
+progs: $(PROGS) $(LEAK_PROGS)
 deps:
 	@sh scripts/deps.sh
 
@@ -97,6 +107,10 @@ bench: deps
 	$(MAKE) all $(BENCH_PROGS) $(BUILD)/bench/libpassthrough.so
 	@sh tests/bench/run.sh
 	@sh tests/bench/analyzer.sh
+
+leakeval: deps
+	$(MAKE) all progs
+	@sh scripts/leakeval.sh
 
 demo: deps
 	$(MAKE) all progs

@@ -151,10 +151,11 @@ void hs_livecheck_after_snapshot(hs_enc_t *enc, uint32_t file_gen, double est_in
     if (last_alert_s >= 0 && now_s - last_alert_s < window_s)
         return; /* not more than once per window */
 
-    /* min_span_s: a warm-up that is still climbing looks like a leak until
-     * the series covers half a window. */
+    /* min_span_s: a warm-up still climbing, or the rising half of a slow
+     * sawtooth, looks like a leak until the series covers the whole window
+     * (seen: a 4 s sawtooth flagged by a 6 s window at half span). */
     hs_leak_params_t params = {.window_s = window_s,
-                               .min_span_s = window_s / 2,
+                               .min_span_s = window_s * 0.9,
                                .threshold_bytes = (double)hs_cfg.leak_threshold,
                                .noise_bytes = hs_leak_sampling_noise(points, npoints, window_s,
                                                                      (double)hs_cfg.sample_rate)};
