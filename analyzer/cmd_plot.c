@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "hs_leak.h"
 #include "model.h"
 
 enum { SERIES_HEAP, SERIES_RSS, SERIES_THREADS, SERIES_COUNT };
@@ -52,6 +53,7 @@ typedef struct {
     marker_t markers[PLOT_MARKERS_MAX];
     size_t marker_count;
     uint64_t markers_seen[HS_REASON_MAX + 1];
+    double leak_detected_at; /* seconds since start, or -1: where the report first calls it a leak */
 } plot_data_t;
 
 /* The plot area and the scales of its three axes. */
@@ -320,6 +322,14 @@ static const char *marker_class(uint32_t reason)
 
 static void draw_markers(FILE *out, const plot_frame_t *f, const plot_data_t *d)
 {
+    if (d->leak_detected_at >= 0) {
+        double x = x_of(f, d->leak_detected_at);
+        fprintf(out,
+                "<g class=\"marker marker-leak\" data-reason=\"leak-detected\" data-offset-s=\"%.6f\">"
+                "<line x1=\"%.2f\" y1=\"%.2f\" x2=\"%.2f\" y2=\"%.2f\"/>"
+                "<text transform=\"translate(%.2f,%.2f) rotate(90)\">leak detected</text></g>\n",
+                d->leak_detected_at, x, f->top, x, f->top + f->height, x + 3, f->top + 4);
+    }
     for (size_t i = 0; i < d->marker_count; i++) {
         const marker_t *mk = &d->markers[i];
         const char *name = hs_reader_reason_name(mk->reason);
@@ -487,6 +497,7 @@ static void render(FILE *out, const hs_model_header_t *h, const plot_data_t *d, 
           ".marker-fork line { stroke: #9467bd; } .marker-fork text { fill: #9467bd; }\n"
           ".marker-signal line { stroke: #d62728; } .marker-signal text { fill: #d62728; }\n"
           ".marker-exit line { stroke: #555; } .marker-exit text { fill: #555; }\n"
+          ".marker-leak line { stroke: #d62728; stroke-dasharray: 2 2; }\n"
           ".trend { stroke: #d62728; stroke-width: 1.5; stroke-dasharray: 8 3 2 3; }\n"
           ".note { font-size: 14px; fill: #888; }\n"
           "</style>\n",
@@ -584,6 +595,7 @@ int hs_cmd_plot(int argc, char **argv)
         return HS_EXIT_FAILURE;
     }
     d->per_bucket = 1;
+    d->leak_detected_at = -1;
     hs_model_snapshot_t snap;
     int got;
     while ((got = hs_model_next(m, &snap, err, sizeof(err))) == 1)
@@ -605,7 +617,21 @@ int hs_cmd_plot(int argc, char **argv)
         rc = HS_EXIT_FAILURE;
         goto out;
     }
-    render(f, hs_model_header(m), d, NULL);
+    /* The leak trend: the report's verdict on the same dump; drawn only
+     * when it found a leak, from the start of its window to the end. */
+    hs_leak_result_t leak;
+    double detected_at = -1;
+    plot_trend_t trend, *trend_p = NULL;
+    char label[160], leak_err[512];
+    if (hs_report_leak_trend(path, 0, &leak, &detected_at, leak_err, sizeof(leak_err)) == 0 && leak.leaking) {
+        char rate[48];
+        snprintf(rate, sizeof(rate), "%.0f KiB/s", leak.slope / 1024);
+        snprintf(label, sizeof(label), "leak trend (sampled estimate): +%s", rate);
+        trend = (plot_trend_t){leak.intercept, leak.slope, leak.t0, leak.t1, label};
+        trend_p = &trend;
+        d->leak_detected_at = detected_at;
+    }
+    render(f, hs_model_header(m), d, trend_p);
     if (fflush(f) != 0 || ferror(f) || (!to_stdout && fclose(f) != 0)) {
         fprintf(stderr, "heapscope: plot: cannot write '%s'\n", to_stdout ? "stdout" : output);
         rc = HS_EXIT_FAILURE;

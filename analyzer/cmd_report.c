@@ -392,7 +392,8 @@ static int by_inuse(const void *a, const void *b)
     return x->inuse_bytes < y->inuse_bytes ? 1 : x->inuse_bytes > y->inuse_bytes ? -1 : 0;
 }
 
-static int analyze(report_t *r, char *err, size_t errlen)
+/* Window, threshold and the verdict on the process series (pass 1 data). */
+static int process_verdict(report_t *r, size_t *first_out, size_t *stride_out, char *err, size_t errlen)
 {
     const proc_point_t *last = &r->proc[r->nproc - 1];
     double span = last->t - r->proc[0].t;
@@ -447,6 +448,16 @@ static int analyze(report_t *r, char *err, size_t errlen)
     r->detected_at = r->leak.leaking ? hs_leak_first_detection(pts, r->nproc, &from_start, r->scratch, r->scratch_len)
                                      : -1;
     free(pts);
+    *first_out = first_index;
+    *stride_out = stride;
+    return 0;
+}
+
+static int analyze(report_t *r, char *err, size_t errlen)
+{
+    size_t first_index, stride;
+    if (process_verdict(r, &first_index, &stride, err, errlen))
+        return -1;
 
     if (pass2(r, first_index, stride, err, errlen))
         return -1;
@@ -816,6 +827,23 @@ static void quiet_warn(void *ctx, const char *msg)
 {
     (void)ctx;
     fprintf(stderr, "heapscope: warning: %s\n", msg);
+}
+
+int hs_report_leak_trend(const char *path, double window_s, hs_leak_result_t *out, double *detected_at, char *err,
+                         size_t errlen)
+{
+    report_t r;
+    memset(&r, 0, sizeof(r));
+    r.path = path;
+    r.window_s = window_s;
+    size_t first, stride;
+    int rc = pass1(&r, err, errlen) || process_verdict(&r, &first, &stride, err, errlen) ? -1 : 0;
+    if (rc == 0) {
+        *out = r.leak;
+        *detected_at = r.detected_at;
+    }
+    report_free(&r);
+    return rc;
 }
 
 int hs_cmd_report(int argc, char **argv)

@@ -71,7 +71,7 @@ typedef enum {
     HS_LEAK_RULE_GROWTH_STOPPED,
 } hs_leak_rule_t;
 
-typedef struct {
+typedef struct hs_leak_result {
     int leaking;                      /* the verdict */
     hs_leak_rule_t rule;              /* the rule that decided it */
     double slope, slope_lo, slope_hi; /* Theil-Sen slope (bytes/s) and Sen's ~95% interval */

@@ -72,6 +72,13 @@ echo "check: the text report names the verdict, the suspect and a recommendation
 grep -q '^verdict: LEAK' "$W/text" && grep -q 'remember_upload (.*leak_steady.c:' "$W/text" &&
     grep -q '^recommendations:' "$W/text" || fail "text report: $(head -20 "$W/text")"
 
+echo "check: plot draws the leak trend and the detection point only for the leak"
+"$BUILD/heapscope" plot "$W/leak_steady.hsd" -o "$W/leak.svg"
+"$BUILD/heapscope" plot "$W/ok_sawtooth.hsd" -o "$W/saw.svg"
+grep -q 'class="trend"' "$W/leak.svg" && grep -q 'leak-detected' "$W/leak.svg" || fail "no trend line in the leak's plot"
+grep -q 'class="trend"' "$W/saw.svg" && fail "trend line drawn for a sawtooth"
+rsvg-convert -o "$W/leak.png" "$W/leak.svg" || fail "the plot does not render"
+
 echo "check: bad flags and bad input exit 2"
 set +e
 "$BUILD/heapscope" report --window -3 "$W/leak_steady.hsd" 2> /dev/null; r1=$?
