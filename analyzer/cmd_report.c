@@ -321,6 +321,7 @@ static int pass2(report_t *r, size_t first_index, size_t stride, char *err, size
     r->stack_site = NULL;
     if (hs_model_open(r->path, &r->model, err, errlen))
         return -1;
+    r->header = hs_model_header(r->model); /* the first model, and its header, are gone */
     size_t cap = (r->nproc - first_index) / stride + 2;
     hs_model_snapshot_t snap;
     size_t index = 0;
