@@ -76,6 +76,7 @@ typedef struct thread_site {
     hs_point_t *pts;
     size_t npts, cap;
     hs_leak_result_t leak;
+    double detected_at; /* time to detection, or -1 */
     struct thread_site *next;
 } thread_site_t;
 
@@ -501,8 +502,12 @@ static int analyze(report_t *r, char *err, size_t errlen)
     for (thread_site_t *ts = r->tsites; ts; ts = ts->next) {
         hs_leak_params_t tp = {.window_s = r->window_s, .threshold_bytes = 3, .noise_bytes = 0};
         hs_leak_analyze(ts->pts, ts->npts, &tp, r->scratch, r->scratch_len, &ts->leak);
-        if (ts->leak.leaking)
+        ts->detected_at = -1;
+        if (ts->leak.leaking) {
             r->threads_leak = 1;
+            tp.min_span_s = (r->t1 - r->t0) / 2;
+            ts->detected_at = hs_leak_first_detection(ts->pts, ts->npts, &tp, r->scratch, r->scratch_len);
+        }
     }
     return 0;
 }
@@ -677,7 +682,17 @@ static void print_json(FILE *out, report_t *r)
         json_num(out, ts->leak.confidence);
         fprintf(out, "}");
     }
-    fprintf(out, "]},\"at_exit\":[");
+    fprintf(out, "],\"detected_at_seconds\":");
+    double first_thread_detection = -1;
+    for (thread_site_t *ts = r->tsites; ts; ts = ts->next)
+        if (ts->leak.leaking && ts->detected_at >= 0 &&
+            (first_thread_detection < 0 || ts->detected_at < first_thread_detection))
+            first_thread_detection = ts->detected_at;
+    if (first_thread_detection >= 0)
+        json_num(out, first_thread_detection);
+    else
+        fprintf(out, "null");
+    fprintf(out, "},\"at_exit\":[");
     for (size_t i = 0; i < r->nat_exit; i++) {
         const site_t *s = r->at_exit[i];
         fprintf(out, "%s{\"function\":", i ? "," : "");
