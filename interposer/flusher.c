@@ -340,9 +340,10 @@ static void write_snapshot_locked(int reason, int with_end)
         hs_writer_give_up();
         return;
     }
-    if (new_file && hs_writer_open(&hs_identity))
-        return;
-    hs_writer_append(enc.buf, enc.len);
+    if (new_file)
+        hs_writer_open(&hs_identity, enc.buf, enc.len);
+    else
+        hs_writer_append(enc.buf, enc.len);
 }
 
 static int take_pending_reason(void)

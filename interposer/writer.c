@@ -98,9 +98,29 @@ int hs_writer_expand(const char *tmpl, const hs_identity_t *id, char *out, size_
     return 0;
 }
 
+static int write_all(int f, const void *buf, size_t len);
+static void write_failed(int err);
+
 static int try_create(const char *candidate)
 {
     return open(candidate, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_APPEND | O_CLOEXEC, 0600);
+}
+
+/* Is the name taken by something that is neither a file nor a link (a
+ * device such as /dev/full, a directory)? Then do not litter its directory
+ * with name.1: the caller falls back to $TMPDIR. */
+static int taken_by_non_file(const char *name)
+{
+    struct stat st;
+    return lstat(name, &st) == 0 && !S_ISREG(st.st_mode) && !S_ISLNK(st.st_mode);
+}
+
+static void candidate_name(const char *name, int i, char *chosen, size_t cap)
+{
+    if (i == 0)
+        snprintf(chosen, cap, "%s", name);
+    else
+        snprintf(chosen, cap, "%s.%d", name, i);
 }
 
 /* Tries name, then name.1 .. name.9 when it exists (a stale dump of an
@@ -109,24 +129,76 @@ static int try_create(const char *candidate)
 static int create_with_suffixes(const char *name, char *chosen, size_t cap)
 {
     for (int i = 0; i < 10; i++) {
-        if (i == 0)
-            snprintf(chosen, cap, "%s", name);
-        else
-            snprintf(chosen, cap, "%s.%d", name, i);
+        candidate_name(name, i, chosen, cap);
         int f = try_create(chosen);
         if (f >= 0 || errno != EEXIST)
             return f;
-        /* Something that is neither a file nor a link holds the name (a
-         * device such as /dev/full, a directory): do not litter its
-         * directory with name.1; the caller falls back to $TMPDIR. */
-        struct stat st;
-        if (lstat(chosen, &st) == 0 && !S_ISREG(st.st_mode) && !S_ISLNK(st.st_mode)) {
+        if (taken_by_non_file(chosen)) {
             errno = ENOTSUP;
             return -1;
         }
     }
     errno = EEXIST;
     return -1;
+}
+
+/* The dump appears with its first snapshot already in it: written to an
+ * unnamed O_TMPFILE in the target directory, then linked to its name (which,
+ * like O_EXCL, never replaces or follows anything there). A process that
+ * execs or _exits in between leaves nothing behind instead of an empty file.
+ * Returns the descriptor (first bytes written, *werr = 0 or the write's
+ * errno), -1 with errno EACCES/EROFS/ENOENT.. (try another directory), or -2
+ * when this filesystem or /proc cannot do it (use create_with_suffixes). */
+static int create_linked(const char *name, char *chosen, size_t cap, const void *first, size_t len, int *werr)
+{
+    char dir[HS_PATH_MAX + 16];
+    const char *slash = strrchr(name, '/');
+    if (!slash)
+        snprintf(dir, sizeof(dir), ".");
+    else if (slash == name)
+        snprintf(dir, sizeof(dir), "/");
+    else
+        snprintf(dir, sizeof(dir), "%.*s", (int)(slash - name), name);
+    int f = open(dir, O_TMPFILE | O_WRONLY | O_APPEND | O_CLOEXEC, 0600);
+    if (f < 0)
+        return errno == EISDIR || errno == EOPNOTSUPP || errno == EINVAL ? -2 : -1;
+    *werr = write_all(f, first, len);
+    char proc[64];
+    snprintf(proc, sizeof(proc), "/proc/self/fd/%d", f);
+    for (int i = 0; i < 10; i++) {
+        candidate_name(name, i, chosen, cap);
+        if (linkat(AT_FDCWD, proc, AT_FDCWD, chosen, AT_SYMLINK_FOLLOW) == 0)
+            return f;
+        int e = errno;
+        if (e == EEXIST && !taken_by_non_file(chosen))
+            continue;
+        close(f);
+        if (e == EEXIST) {
+            errno = ENOTSUP;
+            return -1;
+        }
+        errno = e;
+        return e == EACCES || e == EROFS || e == EPERM ? -1 : -2;
+    }
+    close(f);
+    errno = EEXIST;
+    return -1;
+}
+
+/* One directory: linked tmpfile if possible, else O_EXCL creation (whose
+ * first bytes the caller writes). *written says which. */
+static int create_in(const char *name, char *chosen, size_t cap, const void *first, size_t len, int *written,
+                     int *werr)
+{
+    *written = 0;
+    int f = create_linked(name, chosen, cap, first, len, werr);
+    if (f >= 0) {
+        *written = 1;
+        return f;
+    }
+    if (f == -1)
+        return -1;
+    return create_with_suffixes(name, chosen, cap);
 }
 
 void hs_writer_encode_header(hs_enc_t *enc, const hs_identity_t *id)
@@ -146,7 +218,7 @@ void hs_writer_encode_header(hs_enc_t *enc, const hs_identity_t *id)
     hs_enc_record_end(enc, rec);
 }
 
-int hs_writer_open(const hs_identity_t *id)
+int hs_writer_open(const hs_identity_t *id, const void *first, size_t len)
 {
     if (fd >= 0)
         return 0;
@@ -158,7 +230,8 @@ int hs_writer_open(const hs_identity_t *id)
         failed = 1;
         return -1;
     }
-    int f = create_with_suffixes(name, path, sizeof(path));
+    int written = 0, werr = 0;
+    int f = create_in(name, path, sizeof(path), first, len, &written, &werr);
     int first_errno = errno;
     if (f < 0 && first_errno != EEXIST) {
         /* The directory is not writable (or missing): same name in $TMPDIR or /tmp. */
@@ -171,7 +244,7 @@ int hs_writer_open(const hs_identity_t *id)
                 break;
             if ((size_t)snprintf(alt, sizeof(alt), "%s/%s", dirs[i], base) >= sizeof(alt))
                 continue;
-            f = create_with_suffixes(alt, path, sizeof(path));
+            f = create_in(alt, path, sizeof(path), first, len, &written, &werr);
         }
         if (f >= 0)
             hs_log("cannot create %s (%s); writing the dump to %s instead", name, strerror(first_errno), path);
@@ -198,6 +271,12 @@ int hs_writer_open(const hs_identity_t *id)
     generation++;
     if (hs_cfg.verbose)
         hs_log("pid %u writing %s", id->pid, path);
+    if (!written)
+        return hs_writer_append(first, len);
+    if (werr) {
+        write_failed(werr);
+        return -1;
+    }
     return 0;
 }
 
@@ -228,12 +307,11 @@ static int ensure_our_fd(void)
     return -1;
 }
 
-int hs_writer_append(const void *buf, size_t len)
+/* write(2) until done; returns 0 or the errno. A write past RLIMIT_FSIZE
+ * raises SIGXFSZ, whose default action kills the process: it is blocked
+ * around the write and the one we caused is swallowed. */
+static int write_all(int f, const void *buf, size_t len)
 {
-    if (fd < 0 || failed || ensure_our_fd())
-        return -1;
-    /* A write past RLIMIT_FSIZE raises SIGXFSZ, whose default action kills
-     * the process. Block it here and swallow the one we caused. */
     sigset_t xfsz, old;
     sigemptyset(&xfsz);
     sigaddset(&xfsz, SIGXFSZ);
@@ -241,7 +319,7 @@ int hs_writer_append(const void *buf, size_t len)
     const char *p = buf;
     int err = 0;
     while (len > 0) {
-        ssize_t w = write(fd, p, len);
+        ssize_t w = write(f, p, len);
         if (w < 0 && errno == EINTR)
             continue;
         if (w <= 0) {
@@ -257,9 +335,22 @@ int hs_writer_append(const void *buf, size_t len)
             ;
     }
     pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return err;
+}
+
+static void write_failed(int err)
+{
+    hs_log("writing %s failed (%s); recording stops, the program runs on", path, strerror(err));
+    failed = 1;
+}
+
+int hs_writer_append(const void *buf, size_t len)
+{
+    if (fd < 0 || failed || ensure_our_fd())
+        return -1;
+    int err = write_all(fd, buf, len);
     if (err) {
-        hs_log("writing %s failed (%s); recording stops, the program runs on", path, strerror(err));
-        failed = 1;
+        write_failed(err);
         return -1;
     }
     return 0;

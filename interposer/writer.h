@@ -23,11 +23,12 @@ int hs_writer_expand(const char *tmpl, const hs_identity_t *id, char *out, size_
 /* Is a dump file open (or has creating it failed for good)? */
 int hs_writer_is_open(void);
 int hs_writer_has_failed(void);
-/* Creates the file (O_CREAT|O_EXCL|O_NOFOLLOW, 0600), falling back to
- * $TMPDIR or /tmp. Returns 0 or -1 (logged). The caller appends the
- * preamble and HEADER (hs_writer_encode_header) in its first write, so a
- * snapshot, header included, always lands with one write(2). */
-int hs_writer_open(const hs_identity_t *id);
+/* Creates the dump with its first bytes (preamble, HEADER and the first
+ * snapshot: hs_writer_encode_header), mode 0600, never through a link, falling
+ * back to $TMPDIR or /tmp. Where the filesystem allows, the file is written
+ * unnamed (O_TMPFILE) and linked to its name afterwards, so it never exists
+ * empty. Returns 0 or -1 (logged once). */
+int hs_writer_open(const hs_identity_t *id, const void *first, size_t len);
 void hs_writer_encode_header(hs_enc_t *enc, const hs_identity_t *id);
 /* Appends bytes with write(2); a failure is logged once and ends writing.
  * SIGXFSZ is blocked around the write so RLIMIT_FSIZE cannot kill the host. */
