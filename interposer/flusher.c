@@ -348,16 +348,22 @@ static void write_snapshot_locked(int reason, int with_end)
 
 static int take_pending_reason(void)
 {
-    uint32_t bits = atomic_exchange_explicit(&pending, 0, memory_order_acquire);
+    uint32_t bits = atomic_exchange_explicit(&pending, 0, memory_order_acquire) & ~1u; /* bit 0: wake only */
     if (!bits)
         return 0;
-    /* Several requests since the last wake-up make one snapshot; name the
-     * most specific one. */
+    /* One snapshot per distinct reason (a signal and a fork in the same
+     * instant are two events); the others stay pending for the next turn
+     * of the loop, which comes at once. */
     static const int order[] = {HS_REASON_FORK_CHILD, HS_REASON_FORK_PARENT, HS_REASON_SIGNAL,
                                 HS_REASON_INTERVAL};
-    for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++)
-        if (bits & (1u << order[i]))
+    for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
+        uint32_t bit = 1u << order[i];
+        if (bits & bit) {
+            if (bits & ~bit)
+                atomic_fetch_or_explicit(&pending, bits & ~bit, memory_order_relaxed);
             return order[i];
+        }
+    }
     return HS_REASON_INTERVAL;
 }
 
