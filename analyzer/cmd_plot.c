@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "textout.h"
 #include "hs_leak.h"
 #include "model.h"
 
@@ -227,46 +228,6 @@ static double y_of_threads(const plot_frame_t *f, double v)
 
 /* ---- writing ---- */
 
-/* XML text: markup characters escaped; control bytes and bytes that do not
- * form UTF-8 (a program path is just bytes) become '?', which keeps the
- * document well-formed for every renderer. */
-static void put_xml_text(FILE *out, const char *s)
-{
-    const unsigned char *p = (const unsigned char *)s;
-    while (*p) {
-        unsigned char c = *p;
-        if (c == '<')
-            fputs("&lt;", out);
-        else if (c == '>')
-            fputs("&gt;", out);
-        else if (c == '&')
-            fputs("&amp;", out);
-        else if (c == '"')
-            fputs("&quot;", out);
-        else if (c < 0x20 || c == 0x7f)
-            fputc('?', out);
-        else if (c < 0x80)
-            fputc(c, out);
-        else {
-            size_t len = c >= 0xf0 && c <= 0xf4 ? 4 : c >= 0xe0 ? 3 : c >= 0xc2 && c < 0xe0 ? 2 : 0;
-            size_t k = 1;
-            while (len && k < len && (p[k] & 0xc0) == 0x80)
-                k++;
-            int valid = len && k == len && !(c == 0xe0 && p[1] < 0xa0) && !(c == 0xed && p[1] >= 0xa0) &&
-                        !(c == 0xf0 && p[1] < 0x90) && !(c == 0xf4 && p[1] >= 0x90);
-            if (valid) {
-                fwrite(p, 1, len, out);
-                p += len;
-            } else {
-                fputc('?', out);
-                p++;
-            }
-            continue;
-        }
-        p++;
-    }
-}
-
 static void draw_series(FILE *out, const plot_frame_t *f, const plot_data_t *d, int s, const char *cls)
 {
     if (d->bucket_count == 0)
@@ -310,7 +271,7 @@ static void draw_trend(FILE *out, const plot_frame_t *f, const plot_trend_t *tre
     if (trend->label) {
         fprintf(out, "<text class=\"trend-label\" x=\"%.2f\" y=\"%.2f\" text-anchor=\"end\">", x_of(f, trend->t1) - 4,
                 y_of_bytes(f, trend->a + trend->b * trend->t1) - 6);
-        put_xml_text(out, trend->label);
+        hs_put_xml_text(out, trend->label);
         fputs("</text>\n", out);
     }
 }
@@ -330,10 +291,17 @@ static void draw_markers(FILE *out, const plot_frame_t *f, const plot_data_t *d)
                 "<text transform=\"translate(%.2f,%.2f) rotate(90)\">leak detected</text></g>\n",
                 d->leak_detected_at, x, f->top, x, f->top + f->height, x + 3, f->top + 4);
     }
+    /* Markers closer than a label's height (a signal and the fork it
+     * triggered) stack their labels downwards instead of overprinting. */
+    double last_x = -1e9;
+    int stacked = 0;
     for (size_t i = 0; i < d->marker_count; i++) {
         const marker_t *mk = &d->markers[i];
         const char *name = hs_reader_reason_name(mk->reason);
         double x = x_of(f, mk->offset_s);
+        stacked = fabs(x - last_x) < 12 ? stacked + 1 : 0;
+        last_x = x;
+        double label_y = f->top + 4 + (stacked % 4) * 80;
         fprintf(out,
                 "<g class=\"marker marker-%s\" data-reason=\"%s\" data-offset-s=\"%.6f\">"
                 "<line x1=\"%.2f\" y1=\"%.2f\" x2=\"%.2f\" y2=\"%.2f\"/>",
@@ -341,9 +309,9 @@ static void draw_markers(FILE *out, const plot_frame_t *f, const plot_data_t *d)
         /* Vertical label beside the line, on the side with more room. */
         if (x > f->left + f->width / 2)
             fprintf(out, "<text transform=\"translate(%.2f,%.2f) rotate(-90)\" text-anchor=\"end\">%s</text>",
-                    x - 3, f->top + 4, name);
+                    x - 3, label_y, name);
         else
-            fprintf(out, "<text transform=\"translate(%.2f,%.2f) rotate(90)\">%s</text>", x + 3, f->top + 4, name);
+            fprintf(out, "<text transform=\"translate(%.2f,%.2f) rotate(90)\">%s</text>", x + 3, label_y, name);
         fputs("</g>\n", out);
     }
 }
@@ -419,7 +387,7 @@ static void draw_legend(FILE *out, const plot_data_t *d)
         fprintf(out, "<line class=\"%s\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>", items[i].cls, x, y - 4,
                 x + 24, y - 4);
         fprintf(out, "<text x=\"%.1f\" y=\"%.1f\">%s</text>\n", x + 30, y, items[i].label);
-        x += 30 + 7.0 * (double)strlen(items[i].label) + 24;
+        x += 30 + 6.5 * (double)strlen(items[i].label) + 22;
     }
     static const uint32_t kinds[] = {HS_REASON_FORK_PARENT, HS_REASON_SIGNAL, HS_REASON_EXIT};
     for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
@@ -430,7 +398,7 @@ static void draw_legend(FILE *out, const plot_data_t *d)
         fprintf(out, "<g class=\"marker marker-%s\"><line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/></g>", cls,
                 x, y - 4, x + 24, y - 4);
         fprintf(out, "<text x=\"%.1f\" y=\"%.1f\">%s (%" PRIu64 ")</text>\n", x + 30, y, cls, n);
-        x += 30 + 7.0 * ((double)strlen(cls) + 6) + 24;
+        x += 30 + 6.5 * ((double)strlen(cls) + 5) + 22;
     }
     fputs("</g>\n", out);
 }
@@ -460,11 +428,12 @@ static void render(FILE *out, const hs_model_header_t *h, const plot_data_t *d, 
     int bytes_unit = bytes_unit_of(bytes_max);
     double unit = pow(1024, bytes_unit);
     double bytes_step, bytes_top;
-    axis_scale(bytes_max / unit, bytes_unit ? 0.1 : 1, &bytes_step, &bytes_top);
+    /* Some headroom, so that no maximum runs along the frame. */
+    axis_scale(bytes_max * 1.04 / unit, bytes_unit ? 0.1 : 1, &bytes_step, &bytes_top);
     f.bytes_top = bytes_top * unit;
     bytes_step *= unit;
     double threads_step;
-    axis_scale((double)d->max[SERIES_THREADS], 1, &threads_step, &f.threads_top);
+    axis_scale((double)d->max[SERIES_THREADS] * 1.2, 1, &threads_step, &f.threads_top);
 
     fprintf(out,
             "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
@@ -477,7 +446,7 @@ static void render(FILE *out, const hs_model_header_t *h, const plot_data_t *d, 
             d->markers_seen[HS_REASON_FORK_PARENT] + d->markers_seen[HS_REASON_FORK_CHILD] +
                 d->markers_seen[HS_REASON_SIGNAL] + d->markers_seen[HS_REASON_EXIT]);
     fputs("<title>heapscope timeline: ", out);
-    put_xml_text(out, h->program ? h->program : "?");
+    hs_put_xml_text(out, h->program ? h->program : "?");
     fprintf(out, " (pid %u)</title>\n", h->pid);
     fprintf(out,
             "<desc>%" PRIu64 " snapshots over %.3f s; max heap in use %" PRIu64 " bytes; max RSS %" PRIu64
@@ -508,7 +477,7 @@ static void render(FILE *out, const hs_model_header_t *h, const plot_data_t *d, 
             "</clipPath></defs>\n",
             f.left - 2, f.top - 2, f.width + 4, f.height + 4);
     fprintf(out, "<text class=\"title\" x=\"%.1f\" y=\"26\">heapscope: ", PLOT_LEFT);
-    put_xml_text(out, h->program ? h->program : "?");
+    hs_put_xml_text(out, h->program ? h->program : "?");
     fprintf(out, " (pid %u) — %" PRIu64 " snapshot%s</text>\n", h->pid, d->snapshots, d->snapshots == 1 ? "" : "s");
     draw_legend(out, d);
     draw_axes(out, &f, bytes_step, bytes_unit, threads_step, t_step);
@@ -632,7 +601,10 @@ int hs_cmd_plot(int argc, char **argv)
         d->leak_detected_at = detected_at;
     }
     render(f, hs_model_header(m), d, trend_p);
-    if (fflush(f) != 0 || ferror(f) || (!to_stdout && fclose(f) != 0)) {
+    int write_failed = fflush(f) != 0 || ferror(f);
+    if (!to_stdout && fclose(f) != 0)
+        write_failed = 1;
+    if (write_failed) {
         fprintf(stderr, "heapscope: plot: cannot write '%s'\n", to_stdout ? "stdout" : output);
         rc = HS_EXIT_FAILURE;
     }

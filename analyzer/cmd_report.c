@@ -15,6 +15,7 @@
 #include <uthash.h>
 
 #include "cli.h"
+#include "textout.h"
 #include "hs_leak.h"
 #include "hs_symbolize.h"
 #include "model.h"
@@ -568,21 +569,6 @@ static void recommend(report_t *r)
         add_rec(r, "No sustained growth: %s", r->leak.reason);
 }
 
-/* ---- output ------------------------------------------------------------------------ */
-static void json_str(FILE *out, const char *s)
-{
-    fputc('"', out);
-    for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p; p++) {
-        if (*p == '"' || *p == '\\')
-            fprintf(out, "\\%c", *p);
-        else if (*p < 0x20)
-            fprintf(out, "\\u%04x", *p);
-        else
-            fputc(*p, out);
-    }
-    fputc('"', out);
-}
-
 static void json_num(FILE *out, double v)
 {
     if (isfinite(v))
@@ -600,7 +586,7 @@ static void print_stack_names(FILE *out, report_t *r, const hs_model_stack_t *s,
         if (json) {
             if (f)
                 fputc(',', out);
-            json_str(out, w.function);
+            hs_put_json_string(out, w.function);
         } else {
             fprintf(out, "%s%s", f ? " <- " : "", w.function);
         }
@@ -611,9 +597,9 @@ static void print_json(FILE *out, report_t *r)
 {
     const proc_point_t *last = &r->proc[r->nproc - 1];
     fprintf(out, "{\"file\":");
-    json_str(out, r->path);
+    hs_put_json_string(out, r->path);
     fprintf(out, ",\"program\":");
-    json_str(out, r->header->exe);
+    hs_put_json_string(out, r->header->exe);
     fprintf(out, ",\"pid\":%u,\"span_seconds\":", r->header->pid);
     json_num(out, last->t);
     fprintf(out, ",\"snapshots\":%zu,\"sample_rate\":%" PRIu64 ",\"final_heap_bytes\":%" PRIu64
@@ -638,14 +624,14 @@ static void print_json(FILE *out, report_t *r)
     else
         fprintf(out, "null");
     fprintf(out, ",\"reason\":");
-    json_str(out, r->leak.reason);
+    hs_put_json_string(out, r->leak.reason);
     fprintf(out, "},\"suspects\":[");
     for (size_t i = 0; i < r->nsuspects; i++) {
         const site_t *s = r->suspects[i];
         fprintf(out, "%s{\"function\":", i ? "," : "");
-        json_str(out, s->where.function);
+        hs_put_json_string(out, s->where.function);
         fprintf(out, ",\"file\":");
-        json_str(out, s->where.file);
+        hs_put_json_string(out, s->where.file);
         fprintf(out, ",\"line\":%u,\"rate_bytes_per_sec\":", s->where.line);
         json_num(out, s->leak.slope);
         fprintf(out, ",\"growth_bytes\":");
@@ -657,7 +643,7 @@ static void print_json(FILE *out, report_t *r)
         fprintf(out, ",\"inuse_bytes\":");
         json_num(out, round(s->inuse_bytes));
         fprintf(out, ",\"samples\":%" PRIu64 ",\"reason\":", s->live_samples);
-        json_str(out, s->leak.reason);
+        hs_put_json_string(out, s->leak.reason);
         fprintf(out, ",\"stack\":[");
         print_stack_names(out, r, s->top_stack, 1);
         fprintf(out, "]}");
@@ -670,11 +656,11 @@ static void print_json(FILE *out, report_t *r)
             continue;
         fprintf(out, "%s{\"function\":", first ? "" : ",");
         first = 0;
-        json_str(out, ts->function);
+        hs_put_json_string(out, ts->function);
         fprintf(out, ",\"file\":");
-        json_str(out, ts->file);
+        hs_put_json_string(out, ts->file);
         fprintf(out, ",\"line\":%u,\"start_routine\":", ts->line);
-        json_str(out, ts->start_routine);
+        hs_put_json_string(out, ts->start_routine);
         fprintf(out, ",\"live_threads\":%ld,\"created\":%" PRIu64 ",\"exited\":%" PRIu64 ",\"rate_per_sec\":",
                 ts->live, ts->started, ts->exited);
         json_num(out, ts->leak.slope);
@@ -696,9 +682,9 @@ static void print_json(FILE *out, report_t *r)
     for (size_t i = 0; i < r->nat_exit; i++) {
         const site_t *s = r->at_exit[i];
         fprintf(out, "%s{\"function\":", i ? "," : "");
-        json_str(out, s->where.function);
+        hs_put_json_string(out, s->where.function);
         fprintf(out, ",\"file\":");
-        json_str(out, s->where.file);
+        hs_put_json_string(out, s->where.file);
         fprintf(out, ",\"line\":%u,\"bytes\":", s->where.line);
         json_num(out, round(s->inuse_bytes));
         fprintf(out, ",\"objects\":");
@@ -709,7 +695,7 @@ static void print_json(FILE *out, report_t *r)
     for (size_t i = 0; i < r->nrecs; i++) {
         if (i)
             fputc(',', out);
-        json_str(out, r->recs[i]);
+        hs_put_json_string(out, r->recs[i]);
     }
     fprintf(out, "]}");
 }

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "textout.h"
 #include "model.h"
 
 typedef enum { FORMAT_TABLE, FORMAT_CSV, FORMAT_JSON } stats_format_t;
@@ -20,6 +21,7 @@ typedef struct {
     uint64_t heap_in_use, heap_reserved, rss, live_threads;
     uint64_t alloc_calls, free_calls, lost_samples;
     double alloc_calls_per_s, free_calls_per_s;
+    int rates_known; /* 0 for a forked child's first row: its counters include the parent's */
     double est_inuse_bytes; /* sum over stacks of est_alloc_bytes - est_free_bytes */
 } stats_row_t;
 
@@ -41,7 +43,8 @@ void hs_cmd_stats_usage(FILE *out)
             "Prints one row per snapshot of DUMP: time since the process started, the\n"
             "snapshot's reason, heap in use and reserved (mallinfo2), RSS, live threads,\n"
             "allocation and free calls per second since the previous snapshot (since the\n"
-            "start for the first), the in-use bytes estimated from the samples, and the\n"
+            "start for the first; '-' in a forked child's first row, whose counters\n"
+            "include the parent's), the in-use bytes estimated from the samples, and the\n"
             "samples lost so far. The default is an aligned table with KiB/MiB sizes;\n"
             "--csv and --json give raw numbers (bytes, seconds, calls per second).\n"
             "\n"
@@ -125,6 +128,9 @@ static void fill_row(stats_row_t *row, const hs_model_snapshot_t *snap, const st
     row->alloc_calls = snap->stats[HS_STAT_ALLOC_CALLS];
     row->free_calls = snap->stats[HS_STAT_FREE_CALLS];
     row->lost_samples = snap->stats[HS_STAT_LOST_SAMPLES];
+    /* A forked child inherits the parent's cumulative counters but its
+     * offsets start at the fork, so its first row has no rate. */
+    row->rates_known = prev || snap->reason != HS_REASON_FORK_CHILD;
     double dt = prev ? snap->offset_s - prev->offset_s : snap->offset_s;
     row->alloc_calls_per_s = rate_of(row->alloc_calls, prev ? prev->alloc_calls : 0, dt);
     row->free_calls_per_s = rate_of(row->free_calls, prev ? prev->free_calls : 0, dt);
@@ -149,43 +155,6 @@ static const char *human_bytes(double v, char *buf, size_t size)
     return buf;
 }
 
-/* JSON strings must be valid UTF-8: control bytes become \u00XX and bytes
- * that do not form UTF-8 (a program path is just bytes) become U+FFFD. */
-static void put_json_string(FILE *out, const char *s)
-{
-    const unsigned char *p = (const unsigned char *)s;
-    fputc('"', out);
-    while (*p) {
-        unsigned char c = *p;
-        if (c == '"' || c == '\\') {
-            fprintf(out, "\\%c", c);
-            p++;
-        } else if (c < 0x20 || c == 0x7f) {
-            fprintf(out, "\\u%04x", c);
-            p++;
-        } else if (c < 0x80) {
-            fputc(c, out);
-            p++;
-        } else {
-            size_t len = c >= 0xf0 && c <= 0xf4 ? 4 : c >= 0xe0 ? 3 : c >= 0xc2 && c < 0xe0 ? 2 : 0;
-            size_t k = 1;
-            while (len && k < len && (p[k] & 0xc0) == 0x80)
-                k++;
-            /* Reject overlong forms, surrogates and code points past U+10FFFF. */
-            int valid = len && k == len && !(c == 0xe0 && p[1] < 0xa0) && !(c == 0xed && p[1] >= 0xa0) &&
-                        !(c == 0xf0 && p[1] < 0x90) && !(c == 0xf4 && p[1] >= 0x90);
-            if (valid) {
-                fwrite(p, 1, len, out);
-                p += len;
-            } else {
-                fputs("\\ufffd", out);
-                p++;
-            }
-        }
-    }
-    fputc('"', out);
-}
-
 static void print_csv(FILE *out, const stats_t *s)
 {
     fputs("seq,offset_s,reason,heap_in_use,heap_reserved,rss,live_threads,alloc_calls,free_calls,"
@@ -195,10 +164,14 @@ static void print_csv(FILE *out, const stats_t *s)
         const stats_row_t *r = &s->rows[i];
         fprintf(out,
                 "%u,%.6f,%s,%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64
-                ",%.3f,%.3f,%.0f,%" PRIu64 "\n",
+                ",",
                 r->seq, r->offset_s, hs_reader_reason_name(r->reason), r->heap_in_use, r->heap_reserved, r->rss,
-                r->live_threads, r->alloc_calls, r->free_calls, r->alloc_calls_per_s, r->free_calls_per_s,
-                r->est_inuse_bytes, r->lost_samples);
+                r->live_threads, r->alloc_calls, r->free_calls);
+        if (r->rates_known)
+            fprintf(out, "%.3f,%.3f,", r->alloc_calls_per_s, r->free_calls_per_s);
+        else
+            fputs(",,", out);
+        fprintf(out, "%.0f,%" PRIu64 "\n", r->est_inuse_bytes, r->lost_samples);
     }
 }
 
@@ -213,14 +186,15 @@ static void print_csv(FILE *out, const stats_t *s)
  *     "exit", "fork-parent", "fork-child", "signal"), heap_in_use,
  *     heap_reserved, rss, live_threads, alloc_calls, free_calls (cumulative,
  *     exact), alloc_calls_per_s, free_calls_per_s (since the previous
- *     snapshot; the first since the start), est_inuse_bytes (in-use bytes
+ *     snapshot; the first since the start; null in a forked child's first
+ *     row, whose counters include the parent's), est_inuse_bytes (in-use bytes
  *     estimated from the samples), lost_samples (cumulative) */
 static void print_json(FILE *out, const char *path, const hs_model_header_t *h, int truncated, const stats_t *s)
 {
     fputs("{\"file\": ", out);
-    put_json_string(out, path);
+    hs_put_json_string(out, path);
     fprintf(out, ", \"pid\": %u, \"program\": ", h->pid);
-    put_json_string(out, h->program ? h->program : "");
+    hs_put_json_string(out, h->program ? h->program : "");
     fprintf(out, ", \"sample_rate\": %" PRIu64 ", \"truncated\": %s,\n \"snapshots\": [", h->sample_rate,
             truncated ? "true" : "false");
     for (size_t i = 0; i < s->count; i++) {
@@ -229,30 +203,48 @@ static void print_json(FILE *out, const char *path, const hs_model_header_t *h, 
                 "%s\n  {\"seq\": %u, \"offset_s\": %.6f, \"reason\": \"%s\", \"heap_in_use\": %" PRIu64
                 ", \"heap_reserved\": %" PRIu64 ", \"rss\": %" PRIu64 ", \"live_threads\": %" PRIu64
                 ", \"alloc_calls\": %" PRIu64 ", \"free_calls\": %" PRIu64
-                ", \"alloc_calls_per_s\": %.3f, \"free_calls_per_s\": %.3f, \"est_inuse_bytes\": %.0f"
-                ", \"lost_samples\": %" PRIu64 "}",
+                ", ",
                 i ? "," : "", r->seq, r->offset_s, hs_reader_reason_name(r->reason), r->heap_in_use,
-                r->heap_reserved, r->rss, r->live_threads, r->alloc_calls, r->free_calls, r->alloc_calls_per_s,
-                r->free_calls_per_s, r->est_inuse_bytes, r->lost_samples);
+                r->heap_reserved, r->rss, r->live_threads, r->alloc_calls, r->free_calls);
+        if (r->rates_known)
+            fprintf(out, "\"alloc_calls_per_s\": %.3f, \"free_calls_per_s\": %.3f", r->alloc_calls_per_s,
+                    r->free_calls_per_s);
+        else
+            fputs("\"alloc_calls_per_s\": null, \"free_calls_per_s\": null", out);
+        fprintf(out, ", \"est_inuse_bytes\": %.0f, \"lost_samples\": %" PRIu64 "}", r->est_inuse_bytes,
+                r->lost_samples);
     }
     fputs(s->count ? "\n ]}\n" : "]}\n", out);
+}
+
+/* Control bytes from a dump or argv must not reach the terminal. */
+static void put_printable(FILE *out, const char *s)
+{
+    for (; *s; s++)
+        fputc((unsigned char)*s < 0x20 || *s == 0x7f ? '?' : *s, out);
 }
 
 static void print_table(FILE *out, const char *path, const hs_model_header_t *h, const stats_t *s)
 {
     char b1[32], b2[32], b3[32], b4[32];
-    fprintf(out, "%s: pid %u, program %s, sample rate %" PRIu64 " bytes, %zu snapshots\n", path, h->pid,
-            h->program ? h->program : "?", h->sample_rate, s->count);
+    put_printable(out, path);
+    fprintf(out, ": pid %u, program ", h->pid);
+    put_printable(out, h->program ? h->program : "?");
+    fprintf(out, ", sample rate %" PRIu64 " bytes, %zu snapshots\n", h->sample_rate, s->count);
     fprintf(out, "%12s  %-11s  %11s  %13s  %11s  %7s  %12s  %12s  %14s  %12s\n", "time (s)", "reason",
             "heap in use", "heap reserved", "RSS", "threads", "allocs/s", "frees/s", "sampled in use",
             "lost samples");
     for (size_t i = 0; i < s->count; i++) {
         const stats_row_t *r = &s->rows[i];
-        fprintf(out, "%12.3f  %-11s  %11s  %13s  %11s  %7" PRIu64 "  %12.0f  %12.0f  %14s  %12" PRIu64 "\n",
+        char allocs[32] = "-", frees[32] = "-";
+        if (r->rates_known) {
+            snprintf(allocs, sizeof(allocs), "%.0f", r->alloc_calls_per_s);
+            snprintf(frees, sizeof(frees), "%.0f", r->free_calls_per_s);
+        }
+        fprintf(out, "%12.3f  %-11s  %11s  %13s  %11s  %7" PRIu64 "  %12s  %12s  %14s  %12" PRIu64 "\n",
                 r->offset_s, hs_reader_reason_name(r->reason), human_bytes((double)r->heap_in_use, b1, sizeof(b1)),
                 human_bytes((double)r->heap_reserved, b2, sizeof(b2)), human_bytes((double)r->rss, b3, sizeof(b3)),
-                r->live_threads, r->alloc_calls_per_s, r->free_calls_per_s,
-                human_bytes(r->est_inuse_bytes, b4, sizeof(b4)), r->lost_samples);
+                r->live_threads, allocs, frees, human_bytes(r->est_inuse_bytes, b4, sizeof(b4)), r->lost_samples);
     }
 }
 
