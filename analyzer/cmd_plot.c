@@ -3,8 +3,9 @@
  * axis) with dashed markers at fork, signal and exit snapshots. It streams
  * the dump through the model (model.h) into a fixed number of min/max
  * buckets, so memory stays bounded however long the dump is and every
- * extreme survives decimation. Nothing is written for a corrupt dump. The
- * leak detector will add a trend line through draw_trend(). */
+ * extreme survives decimation. Nothing is written for a corrupt dump. When
+ * the report's detector finds a leak, its trend line and the point of
+ * detection are drawn too (draw_trend, draw_markers). */
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
@@ -258,7 +259,7 @@ static void draw_series(FILE *out, const plot_frame_t *f, const plot_data_t *d, 
     }
 }
 
-/* The leak trend (next issue): a line from (t0, a + b t0) to (t1, a + b t1),
+/* The leak trend: a line from (t0, a + b t0) to (t1, a + b t1),
  * clipped to the plot area. NULL draws nothing. */
 static void draw_trend(FILE *out, const plot_frame_t *f, const plot_trend_t *trend)
 {
