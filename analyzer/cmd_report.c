@@ -116,19 +116,6 @@ typedef struct {
 } report_t;
 
 /* ---- helpers --------------------------------------------------------------- */
-static const char *human(double bytes, char *buf, size_t len)
-{
-    const char *units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-    double v = fabs(bytes);
-    int u = 0;
-    while (v >= 1024 && u < 4) {
-        v /= 1024;
-        u++;
-    }
-    snprintf(buf, len, "%s%.*f %s", bytes < 0 ? "-" : "", u == 0 ? 0 : 1, v, units[u]);
-    return buf;
-}
-
 static void add_rec(report_t *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void add_rec(report_t *r, const char *fmt, ...)
 {
@@ -523,16 +510,16 @@ static void recommend(report_t *r)
         if (s->inuse_objects < 4 || objects_growth < 0.05 * (s->inuse_objects > 1 ? s->inuse_objects : 1)) {
             add_rec(r, "%s (%s) keeps %.0f live block(s) that grow by %s/s: a buffer grown with realloc that never "
                        "shrinks; cap it, shrink it when drained, or reset it.",
-                    s->where.function, where, s->inuse_objects, human(s->leak.slope, a, sizeof(a)));
+                    s->where.function, where, s->inuse_objects, hs_human_bytes(s->leak.slope, a, sizeof(a)));
         } else if (s->sampled_frees == 0) {
             add_rec(r, "Nothing allocated at %s (%s) is ever freed, and it grows by %s/s (%.0f objects live): an "
                        "unbounded cache, list or map; bound it or evict entries.",
-                    s->where.function, where, human(s->leak.slope, a, sizeof(a)), s->inuse_objects);
+                    s->where.function, where, hs_human_bytes(s->leak.slope, a, sizeof(a)), s->inuse_objects);
         } else {
             double kept = s->alloc_objects > 0 ? 100.0 * s->inuse_objects / s->alloc_objects : 0;
             add_rec(r, "%s (%s) frees most of what it allocates but keeps %.1f%% (%s/s): look for a missing free on "
                        "an error or early-return path, or an object handed to another thread that never frees it.",
-                    s->where.function, where, kept, human(s->leak.slope, a, sizeof(a)));
+                    s->where.function, where, kept, hs_human_bytes(s->leak.slope, a, sizeof(a)));
         }
     }
     for (thread_site_t *ts = r->tsites; ts; ts = ts->next) {
@@ -546,7 +533,7 @@ static void recommend(report_t *r)
     if (last->heap_reserved > 2 * last->heap_in_use && last->heap_reserved - last->heap_in_use > (64u << 20))
         add_rec(r, "The heap reserves %s but uses %s: fragmentation. Try malloc_trim(0) after peaks, fewer arenas "
                    "(MALLOC_ARENA_MAX=2) or another allocator.",
-                human((double)last->heap_reserved, a, sizeof(a)), human((double)last->heap_in_use, b, sizeof(b)));
+                hs_human_bytes((double)last->heap_reserved, a, sizeof(a)), hs_human_bytes((double)last->heap_in_use, b, sizeof(b)));
     /* Very frequent temporary allocations: the site with the most allocations
      * per second whose blocks are almost all freed. */
     const site_t *busiest = NULL;
@@ -563,7 +550,7 @@ static void recommend(report_t *r)
         add_rec(r, "%s (%s) makes %.0f short-lived allocations per second (%s/s): reuse a buffer or use a pool "
                    "there to cut allocator time.",
                 busiest->where.function, where, busiest->alloc_objects / span,
-                human(busiest->alloc_bytes / span, a, sizeof(a)));
+                hs_human_bytes(busiest->alloc_bytes / span, a, sizeof(a)));
     }
     if (!r->leak_detected && !r->threads_leak)
         add_rec(r, "No sustained growth: %s", r->leak.reason);
@@ -712,17 +699,17 @@ static void print_text(FILE *out, report_t *r)
             peak_rss = r->proc[i].rss;
     }
     fprintf(out, "heapscope report: %s (pid %u), %.1f s, %zu snapshots, sample rate %s\n", r->header->program,
-            r->header->pid, last->t, r->nproc, human((double)r->header->sample_rate, a, sizeof(a)));
+            r->header->pid, last->t, r->nproc, hs_human_bytes((double)r->header->sample_rate, a, sizeof(a)));
     fprintf(out, "heap in use: peak %s, final %s; RSS peak %s; sampled in-use estimate %s at the end\n",
-            human((double)peak_heap, a, sizeof(a)), human((double)last->heap_in_use, b, sizeof(b)),
-            human((double)peak_rss, c, sizeof(c)), human(last->est_inuse, where, sizeof(where)));
+            hs_human_bytes((double)peak_heap, a, sizeof(a)), hs_human_bytes((double)last->heap_in_use, b, sizeof(b)),
+            hs_human_bytes((double)peak_rss, c, sizeof(c)), hs_human_bytes(last->est_inuse, where, sizeof(where)));
     if (r->leak_detected)
         fprintf(out, "\nverdict: LEAK - growing %s/s, +%s over the last %.1f s (threshold %s)%s\n",
-                human(r->leak.slope, a, sizeof(a)), human(r->leak.growth, b, sizeof(b)), r->t1 - r->t0,
-                human(r->threshold, c, sizeof(c)), "");
+                hs_human_bytes(r->leak.slope, a, sizeof(a)), hs_human_bytes(r->leak.growth, b, sizeof(b)), r->t1 - r->t0,
+                hs_human_bytes(r->threshold, c, sizeof(c)), "");
     else
         fprintf(out, "\nverdict: no heap leak over the last %.1f s (threshold %s)\n", r->t1 - r->t0,
-                human(r->threshold, c, sizeof(c)));
+                hs_human_bytes(r->threshold, c, sizeof(c)));
     fprintf(out, "  why: %s\n", r->leak.reason);
     if (r->detected_at >= 0)
         fprintf(out, "  detected %.1f s after the start\n", r->detected_at);
@@ -732,8 +719,8 @@ static void print_text(FILE *out, report_t *r)
         for (size_t i = 0; i < r->nsuspects; i++) {
             const site_t *s = r->suspects[i];
             char rate[40];
-            snprintf(rate, sizeof(rate), "%s/s", human(s->leak.slope, a, sizeof(a)));
-            fprintf(out, "  %12s %11s %12.0f %8" PRIu64 " %5.2f  %s (%s)\n", rate, human(s->leak.growth, b, sizeof(b)),
+            snprintf(rate, sizeof(rate), "%s/s", hs_human_bytes(s->leak.slope, a, sizeof(a)));
+            fprintf(out, "  %12s %11s %12.0f %8" PRIu64 " %5.2f  %s (%s)\n", rate, hs_human_bytes(s->leak.growth, b, sizeof(b)),
                     s->inuse_objects, s->live_samples, s->leak.confidence, s->where.function,
                     site_location(&s->where, where, sizeof(where)));
             fprintf(out, "      stack: ");
@@ -759,7 +746,7 @@ static void print_text(FILE *out, report_t *r)
         fprintf(out, "\nat exit (still allocated when the program ended; not growth, e.g. caches the OS frees):\n");
         for (size_t i = 0; i < r->nat_exit && i < 5; i++) {
             const site_t *s = r->at_exit[i];
-            fprintf(out, "  %11s %10.0f objects  %s (%s)\n", human(s->inuse_bytes, a, sizeof(a)), s->inuse_objects,
+            fprintf(out, "  %11s %10.0f objects  %s (%s)\n", hs_human_bytes(s->inuse_bytes, a, sizeof(a)), s->inuse_objects,
                     s->where.function, site_location(&s->where, where, sizeof(where)));
         }
     }

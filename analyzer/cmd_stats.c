@@ -140,21 +140,6 @@ static void fill_row(stats_row_t *row, const hs_model_snapshot_t *snap, const st
 }
 
 /* "1023 B", "1.5 KiB", "12.0 MiB", ... up to EiB (u64 bytes never go further). */
-static const char *human_bytes(double v, char *buf, size_t size)
-{
-    static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
-    size_t u = 0;
-    while (v >= 1024 && u + 1 < sizeof(units) / sizeof(units[0])) {
-        v /= 1024;
-        u++;
-    }
-    if (u == 0)
-        snprintf(buf, size, "%.0f B", v);
-    else
-        snprintf(buf, size, "%.1f %s", v, units[u]);
-    return buf;
-}
-
 static void print_csv(FILE *out, const stats_t *s)
 {
     fputs("seq,offset_s,reason,heap_in_use,heap_reserved,rss,live_threads,alloc_calls,free_calls,"
@@ -242,9 +227,9 @@ static void print_table(FILE *out, const char *path, const hs_model_header_t *h,
             snprintf(frees, sizeof(frees), "%.0f", r->free_calls_per_s);
         }
         fprintf(out, "%12.3f  %-11s  %11s  %13s  %11s  %7" PRIu64 "  %12s  %12s  %14s  %12" PRIu64 "\n",
-                r->offset_s, hs_reader_reason_name(r->reason), human_bytes((double)r->heap_in_use, b1, sizeof(b1)),
-                human_bytes((double)r->heap_reserved, b2, sizeof(b2)), human_bytes((double)r->rss, b3, sizeof(b3)),
-                r->live_threads, allocs, frees, human_bytes(r->est_inuse_bytes, b4, sizeof(b4)), r->lost_samples);
+                r->offset_s, hs_reader_reason_name(r->reason), hs_human_bytes((double)r->heap_in_use, b1, sizeof(b1)),
+                hs_human_bytes((double)r->heap_reserved, b2, sizeof(b2)), hs_human_bytes((double)r->rss, b3, sizeof(b3)),
+                r->live_threads, allocs, frees, hs_human_bytes(r->est_inuse_bytes, b4, sizeof(b4)), r->lost_samples);
     }
 }
 

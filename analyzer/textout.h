@@ -16,4 +16,7 @@ void hs_put_json_string(FILE *out, const char *s);
  * invalid UTF-8 as '?'. */
 void hs_put_xml_text(FILE *out, const char *s);
 
+/* "512 B", "1.5 KiB", "-3.2 MiB" ... up to EiB; returns buf. */
+const char *hs_human_bytes(double bytes, char *buf, size_t len);
+
 #endif
