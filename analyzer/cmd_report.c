@@ -50,6 +50,7 @@ typedef struct {
     double t;
     uint32_t seq, reason;
     double est_inuse;
+    double est_freed; /* cumulative estimated bytes freed: for the growth's sampling noise */
     uint64_t heap_in_use, heap_reserved, rss, threads, alloc_calls;
 } proc_point_t;
 
@@ -61,7 +62,8 @@ typedef struct site {
     double top_stack_inuse;
     hs_point_t *pts;
     size_t npts;
-    double inuse_bytes, inuse_objects, alloc_objects, alloc_bytes, free_objects;
+    double inuse_bytes, inuse_objects, alloc_objects, alloc_bytes, free_objects, free_bytes;
+    double inuse_start, free_start; /* at the first point of the window */
     uint64_t live_samples, sampled_allocs, sampled_frees;
     double first_inuse_objects;
     int first_set;
@@ -199,8 +201,8 @@ static int pass1(report_t *r, char *err, size_t errlen)
     hs_model_set_thread_cb(r->model, on_thread, r);
     hs_model_snapshot_t snap;
     int rc;
-    double est = 0;
-    double *last = NULL; /* each stack's current contribution to est */
+    double est = 0, freed = 0;
+    double *last = NULL, *last_freed = NULL; /* each stack's current contribution to est, freed */
     size_t last_len = 0;
     while ((rc = hs_model_next(r->model, &snap, err, errlen)) == 1) {
         size_t n = hs_model_stack_count(r->model);
@@ -208,8 +210,13 @@ static int pass1(report_t *r, char *err, size_t errlen)
             double *grown = realloc(last, n * sizeof(*grown));
             if (!grown)
                 goto oom;
-            memset(grown + last_len, 0, (n - last_len) * sizeof(*grown));
             last = grown;
+            double *grown_freed = realloc(last_freed, n * sizeof(*grown_freed));
+            if (!grown_freed)
+                goto oom;
+            last_freed = grown_freed;
+            memset(last + last_len, 0, (n - last_len) * sizeof(*last));
+            memset(last_freed + last_len, 0, (n - last_len) * sizeof(*last_freed));
             last_len = n;
         }
         for (size_t i = 0; i < n; i++) {
@@ -218,6 +225,8 @@ static int pass1(report_t *r, char *err, size_t errlen)
                 double v = s->row.est_alloc_bytes - s->row.est_free_bytes;
                 est += v - last[i];
                 last[i] = v;
+                freed += s->row.est_free_bytes - last_freed[i];
+                last_freed[i] = s->row.est_free_bytes;
             }
         }
         if (r->nproc == r->proc_cap) {
@@ -233,6 +242,7 @@ static int pass1(report_t *r, char *err, size_t errlen)
         p->seq = snap.seq;
         p->reason = snap.reason;
         p->est_inuse = est;
+        p->est_freed = freed;
         p->heap_in_use = snap.stats[HS_STAT_HEAP_IN_USE];
         p->heap_reserved = snap.stats[HS_STAT_HEAP_RESERVED];
         p->rss = snap.stats[HS_STAT_RSS];
@@ -251,6 +261,7 @@ static int pass1(report_t *r, char *err, size_t errlen)
         }
     }
     free(last);
+    free(last_freed);
     if (rc < 0)
         return -1;
     if (hs_model_warning(r->model))
@@ -262,6 +273,7 @@ static int pass1(report_t *r, char *err, size_t errlen)
     return 0;
 oom:
     free(last);
+    free(last_freed);
     snprintf(err, errlen, "%s: out of memory", r->path);
     return -1;
 }
@@ -323,7 +335,7 @@ static int pass2(report_t *r, size_t first_index, size_t stride, char *err, size
         HASH_ITER(hh, r->sites, site, tmp)
         {
             site->inuse_bytes = site->inuse_objects = site->alloc_objects = site->alloc_bytes = 0;
-            site->free_objects = 0;
+            site->free_objects = site->free_bytes = 0;
             site->live_samples = site->sampled_allocs = site->sampled_frees = 0;
             site->top_stack_inuse = -1;
         }
@@ -343,6 +355,7 @@ static int pass2(report_t *r, size_t first_index, size_t stride, char *err, size
             site->alloc_objects += s->row.est_alloc_objects;
             site->alloc_bytes += s->row.est_alloc_bytes;
             site->free_objects += s->row.est_free_objects;
+            site->free_bytes += s->row.est_free_bytes;
             site->sampled_allocs += s->row.alloc_count;
             site->sampled_frees += s->row.free_count;
             site->live_samples += s->row.alloc_count - s->row.free_count;
@@ -362,6 +375,8 @@ static int pass2(report_t *r, size_t first_index, size_t stride, char *err, size
             if (!site->first_set) {
                 site->first_set = 1;
                 site->first_inuse_objects = site->inuse_objects;
+                site->inuse_start = site->inuse_bytes;
+                site->free_start = site->free_bytes;
             }
         }
         r->ended_at_exit = snap.reason == HS_REASON_EXIT;
@@ -428,7 +443,11 @@ static int process_verdict(report_t *r, size_t *first_out, size_t *stride_out, c
      * allocator, jemalloc included); noise from the sample rate. */
     for (size_t i = 0; i < r->nproc; i++)
         pts[i] = (hs_point_t){r->proc[i].t, r->proc[i].est_inuse};
-    double noise = hs_leak_sampling_noise(pts, r->nproc, r->window_s, (double)r->header->sample_rate);
+    const proc_point_t *start = &r->proc[first_index];
+    double turnover = last->est_freed - start->est_freed;
+    if (turnover > start->est_inuse)
+        turnover = start->est_inuse;
+    double noise = hs_leak_sampling_noise(pts, r->nproc, r->window_s, (double)r->header->sample_rate, turnover);
     hs_leak_params_t params = {.window_s = r->window_s, .threshold_bytes = r->threshold, .noise_bytes = noise};
     hs_leak_analyze(pts, r->nproc, &params, r->scratch, r->scratch_len, &r->leak);
     /* Time to detection: the first prefix, at least half a window long, on
@@ -457,10 +476,14 @@ static int analyze(report_t *r, char *err, size_t errlen)
     {
         if (site->npts < 2)
             continue;
+        double site_turnover = site->free_bytes - site->free_start;
+        if (site_turnover > site->inuse_start)
+            site_turnover = site->inuse_start;
         hs_leak_params_t sp = {.window_s = r->window_s,
                                .threshold_bytes = r->threshold / 10 > 4096 ? r->threshold / 10 : 4096,
                                .noise_bytes = hs_leak_sampling_noise(site->pts, site->npts, r->window_s,
-                                                                     (double)r->header->sample_rate)};
+                                                                     (double)r->header->sample_rate,
+                                                                     site_turnover)};
         hs_leak_analyze(site->pts, site->npts, &sp, r->scratch, r->scratch_len, &site->leak);
         if (site->leak.leaking && r->nsuspects < MAX_SUSPECTS) {
             r->suspects[r->nsuspects++] = site;
@@ -482,7 +505,10 @@ static int analyze(report_t *r, char *err, size_t errlen)
     }
     qsort(r->suspects, r->nsuspects, sizeof(r->suspects[0]), by_rate);
     qsort(r->at_exit, r->nat_exit, sizeof(r->at_exit[0]), by_inuse);
-    r->leak_detected = r->leak.leaking ||
+    /* A leak is growth someone can be blamed for: the process series must
+     * pass and so must at least one call site's own series (with its own
+     * sampling noise), or the sites together must carry the growth. */
+    r->leak_detected = (r->leak.leaking && r->nsuspects > 0) ||
                        (r->nsuspects && suspect_growth >= r->threshold && r->suspects[0]->leak.confidence >= 0.95);
     if (!r->leak.leaking)
         r->nsuspects = r->leak_detected ? r->nsuspects : 0;

@@ -724,7 +724,8 @@ double hs_leak_first_detection(const hs_point_t *pts, size_t n, const hs_leak_pa
     }
 }
 
-double hs_leak_sampling_noise(const hs_point_t *pts, size_t n, double window_s, double sample_rate)
+double hs_leak_sampling_noise(const hs_point_t *pts, size_t n, double window_s, double sample_rate,
+                              double turnover_bytes)
 {
     if (sample_rate <= 1 || n < 2)
         return 0;
@@ -732,5 +733,7 @@ double hs_leak_sampling_noise(const hs_point_t *pts, size_t n, double window_s, 
     while (window_s > 0 && first + 1 < n && pts[first].t < pts[n - 1].t - window_s)
         first++;
     double growth = fabs(pts[n - 1].v - pts[first].v);
-    return sqrt(sample_rate * growth) / sqrt(2.0);
+    if (!(turnover_bytes > 0))
+        turnover_bytes = 0;
+    return sqrt(sample_rate * (growth + turnover_bytes)) / sqrt(2.0);
 }

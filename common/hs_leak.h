@@ -93,13 +93,19 @@ typedef struct hs_leak_result {
 /* Doubles of scratch that hs_leak_analyze needs for n points (any window). */
 size_t hs_leak_scratch_needed(size_t n);
 /* The noise_bytes to pass for a series of sampled in-use estimates at this
- * sample rate. What decides a leak is the growth within the window, and the
- * estimate of a growth G comes from the blocks sampled while it happened: a
- * block of s bytes is sampled with p = 1-exp(-s/rate) and stands for s/p
- * bytes, so the variance is G*s*(1-p)/p <= G*rate. Returned per point so that
- * the detector's floor (HS_LEAK_NOISE_SIGMAS * noise * sqrt(2)) is that many
- * standard errors of the growth. 0 at rate 1 (exact). */
-double hs_leak_sampling_noise(const hs_point_t *pts, size_t n, double window_s, double sample_rate);
+ * sample rate. What decides a leak is the growth within the window. Blocks
+ * live at both ends of the window count the same in both estimates and
+ * cancel; the growth's error comes from the blocks sampled in between: those
+ * allocated and still live at the end (about the growth G) and those live at
+ * the start and freed since (turnover_bytes: the bytes freed in the window,
+ * at most what was live at its start). A block of s bytes is sampled with
+ * p = 1-exp(-s/rate) and stands for s/p bytes, so the variance is at most
+ * rate*(G + turnover). Returned per point so that the detector's floor
+ * (HS_LEAK_NOISE_SIGMAS * noise * sqrt(2)) is that many standard errors of
+ * the growth. 0 at rate 1 (exact). Without turnover a table whose entries
+ * are replaced at random drifts like a leak (seen: an 8 MiB session table). */
+double hs_leak_sampling_noise(const hs_point_t *pts, size_t n, double window_s, double sample_rate,
+                              double turnover_bytes);
 
 /* Analyses the points with t >= t_last - window_s; points with a non-finite
  * t or v are skipped. More than HS_LEAK_MAX_POINTS points in the window are

@@ -158,7 +158,7 @@ void hs_livecheck_after_snapshot(hs_enc_t *enc, uint32_t file_gen, double est_in
                                .min_span_s = window_s * 0.9,
                                .threshold_bytes = (double)hs_cfg.leak_threshold,
                                .noise_bytes = hs_leak_sampling_noise(points, npoints, window_s,
-                                                                     (double)hs_cfg.sample_rate)};
+                                                                     (double)hs_cfg.sample_rate, 0)};
     hs_leak_result_t res;
     if (hs_leak_analyze(points, npoints, &params, scratch, scratch_len, &res) || !res.leaking)
         return;
