@@ -205,7 +205,7 @@ static void encode_stack(hs_stack_t *s, uint32_t gen)
 }
 
 /* ---- the snapshot ------------------------------------------------------------ */
-static double encode_snapshot(int reason, uint32_t gen, int flusher_alive)
+static double encode_snapshot(int reason, uint32_t gen, int flusher_alive, double *est_freed_out)
 {
     uint64_t stats[HS_SNAPSHOT_STAT_COUNT] = {0};
     uint32_t nstacks = hs_stack_count();
@@ -258,7 +258,7 @@ static double encode_snapshot(int reason, uint32_t gen, int flusher_alive)
     size_t rows_at = enc.len;
     hs_enc_u32(&enc, 0);
     uint32_t rows = 0;
-    double est_inuse = 0; /* the sampled in-use estimate, for the live leak check */
+    double est_inuse = 0, est_freed = 0; /* sampled estimates, for the live leak check */
     /* Pass 2: rows. A stack whose counters moved after pass 1 and that has
      * no STACK record yet waits for the next snapshot. */
     for (uint32_t id = 1; id <= nstacks; id++) {
@@ -274,7 +274,9 @@ static double encode_snapshot(int reason, uint32_t gen, int flusher_alive)
         stats[HS_STAT_SAMPLED_ALLOC_BYTES] += ab;
         stats[HS_STAT_SAMPLED_FREES] += f;
         stats[HS_STAT_SAMPLED_FREE_BYTES] += fb;
-        est_inuse += hs_stack_load_f64(&s->est_alloc_bytes) - hs_stack_load_f64(&s->est_free_bytes);
+        double freed = hs_stack_load_f64(&s->est_free_bytes);
+        est_inuse += hs_stack_load_f64(&s->est_alloc_bytes) - freed;
+        est_freed += freed;
         if (!s->written || (a == s->last_allocs && f == s->last_frees))
             continue;
         s->last_allocs = a;
@@ -300,6 +302,7 @@ static double encode_snapshot(int reason, uint32_t gen, int flusher_alive)
         (void)rows_at;
     }
     hs_enc_record_end(&enc, rec);
+    *est_freed_out = est_freed;
     return est_inuse;
 }
 
@@ -325,8 +328,9 @@ static void write_snapshot_locked(int reason, int with_end)
     if (new_file)
         hs_writer_encode_header(&enc, &hs_identity);
     encode_mappings_if_changed(gen);
-    double est_inuse = encode_snapshot(reason, gen, atomic_load(&flusher_running));
-    hs_livecheck_after_snapshot(&enc, gen, est_inuse);
+    double est_freed = 0;
+    double est_inuse = encode_snapshot(reason, gen, atomic_load(&flusher_running), &est_freed);
+    hs_livecheck_after_snapshot(&enc, gen, est_inuse, est_freed);
     if (with_end) {
         size_t rec = hs_enc_record_begin(&enc, HS_REC_END);
         hs_enc_u64(&enc, hs_now_mono_ns());

@@ -24,6 +24,7 @@
 #include "tables.h"
 
 static hs_point_t points[HS_LEAK_MAX_POINTS];
+static double freed_at[HS_LEAK_MAX_POINTS]; /* cumulative estimated bytes freed, per point */
 static size_t npoints;
 static double *scratch;
 static size_t scratch_len;
@@ -110,7 +111,7 @@ static const char *human(double bytes, char *buf, size_t len)
     return buf;
 }
 
-void hs_livecheck_after_snapshot(hs_enc_t *enc, uint32_t file_gen, double est_inuse)
+void hs_livecheck_after_snapshot(hs_enc_t *enc, uint32_t file_gen, double est_inuse, double est_freed)
 {
     if (!hs_cfg.leak_window_ms)
         return;
@@ -138,13 +139,17 @@ void hs_livecheck_after_snapshot(hs_enc_t *enc, uint32_t file_gen, double est_in
         drop++;
     if (drop) {
         memmove(points, points + drop, (npoints - drop) * sizeof(points[0]));
+        memmove(freed_at, freed_at + drop, (npoints - drop) * sizeof(freed_at[0]));
         npoints -= drop;
     }
     if (npoints == HS_LEAK_MAX_POINTS) {
-        for (size_t i = 0; i < HS_LEAK_MAX_POINTS / 2; i++)
+        for (size_t i = 0; i < HS_LEAK_MAX_POINTS / 2; i++) {
             points[i] = points[2 * i];
+            freed_at[i] = freed_at[2 * i];
+        }
         npoints = HS_LEAK_MAX_POINTS / 2;
     }
+    freed_at[npoints] = est_freed;
     points[npoints++] = (hs_point_t){now_s, est_inuse};
     if (base_time_s < 0 || now_s - base_time_s >= window_s)
         take_baselines(now_s);
@@ -154,15 +159,22 @@ void hs_livecheck_after_snapshot(hs_enc_t *enc, uint32_t file_gen, double est_in
     /* min_span_s: a warm-up still climbing, or the rising half of a slow
      * sawtooth, looks like a leak until the series covers the whole window
      * (seen: a 4 s sawtooth flagged by a 6 s window at half span). */
+    /* Turnover, as in the report: bytes freed within the window, at most
+     * what was live at its start (see hs_leak_sampling_noise). */
+    size_t first = 0;
+    while (first + 1 < npoints && points[first].t < now_s - window_s)
+        first++;
+    double turnover = est_freed - freed_at[first];
+    if (turnover > points[first].v)
+        turnover = points[first].v;
     hs_leak_params_t params = {.window_s = window_s,
                                .min_span_s = window_s * 0.9,
                                .threshold_bytes = (double)hs_cfg.leak_threshold,
                                .noise_bytes = hs_leak_sampling_noise(points, npoints, window_s,
-                                                                     (double)hs_cfg.sample_rate, 0)};
+                                                                     (double)hs_cfg.sample_rate, turnover)};
     hs_leak_result_t res;
     if (hs_leak_analyze(points, npoints, &params, scratch, scratch_len, &res) || !res.leaking)
         return;
-    last_alert_s = now_s;
 
     /* The stack that grew the most since the baselines. */
     hs_stack_t *top = NULL;
@@ -176,11 +188,18 @@ void hs_livecheck_after_snapshot(hs_enc_t *enc, uint32_t file_gen, double est_in
             top = s;
         }
     }
+    /* As in the report, a leak needs a site to blame: one stack must have
+     * grown by more than sampling noise (nine samples' worth) and a tenth of
+     * the threshold since the baselines. A process-wide drift that no stack
+     * carries (a table whose sampled entries come and go) is not reported. */
+    double need = (double)hs_cfg.leak_threshold / 10;
+    if (need < 9.0 * (double)hs_cfg.sample_rate)
+        need = 9.0 * (double)hs_cfg.sample_rate;
+    if (!top || top_growth < need)
+        return;
+    last_alert_s = now_s;
     char site[400], rate_buf[32], growth_buf[32], line[1024];
-    if (top)
-        name_stack(top, site, sizeof(site));
-    else
-        snprintf(site, sizeof(site), "unknown site");
+    name_stack(top, site, sizeof(site));
     snprintf(line, sizeof(line),
              "leak suspected in %s (pid %u): the sampled heap grew %s over the last %lld s (%s/s); top growing "
              "site: %s",
