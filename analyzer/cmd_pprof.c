@@ -20,6 +20,7 @@
 #include "hs_pprof.h"
 #include "hs_symbolize.h"
 #include "model.h"
+#include "sites.h"
 #include "when.h"
 
 #define MAX_LINES 32
@@ -212,14 +213,11 @@ static uint64_t location_id(build_t *b, size_t dump, const hs_model_stack_t *s, 
             n++;
         }
         if (n == 0) {
-            /* Unknown binary or symbol: name the frame module+offset. */
-            char name[300];
-            if (m) {
-                const char *base = strrchr(m->path, '/');
-                snprintf(name, sizeof(name), "%s+0x%" PRIx64, base ? base + 1 : m->path, pc - m->load_bias);
-            } else {
-                snprintf(name, sizeof(name), "0x%" PRIx64, pc);
-            }
+            /* Unknown binary or symbol: the frame is named module+offset,
+             * as the report names it (sites.c). */
+            hs_site_t unknown;
+            hs_site_of_frame(NULL, s, frame, &unknown);
+            const char *name = unknown.function;
             lines[0].function_id = hs_pprof_function(b->p, name, name, "", 0);
             lines[0].line = 0;
             n = 1;

@@ -401,7 +401,6 @@ static int by_inuse(const void *a, const void *b)
 static int process_verdict(report_t *r, size_t *first_out, size_t *stride_out, char *err, size_t errlen)
 {
     const proc_point_t *last = &r->proc[r->nproc - 1];
-    double span = last->t - r->proc[0].t;
     r->window_s = r->window_s > 0 ? r->window_s : 300;
     double t_start = last->t - r->window_s;
     if (t_start < r->proc[0].t)
@@ -409,7 +408,6 @@ static int process_verdict(report_t *r, size_t *first_out, size_t *stride_out, c
     r->t0 = t_start;
     r->t1 = last->t;
     double used = r->t1 - r->t0;
-    (void)span;
     double peak = 0;
     for (size_t i = 0; i < r->nproc; i++) {
         double v = r->proc[i].est_inuse > (double)r->proc[i].heap_in_use ? r->proc[i].est_inuse
@@ -730,9 +728,9 @@ static void print_text(FILE *out, report_t *r)
             hs_human_bytes((double)peak_heap, a, sizeof(a)), hs_human_bytes((double)last->heap_in_use, b, sizeof(b)),
             hs_human_bytes((double)peak_rss, c, sizeof(c)), hs_human_bytes(last->est_inuse, where, sizeof(where)));
     if (r->leak_detected)
-        fprintf(out, "\nverdict: LEAK - growing %s/s, +%s over the last %.1f s (threshold %s)%s\n",
+        fprintf(out, "\nverdict: LEAK - growing %s/s, +%s over the last %.1f s (threshold %s)\n",
                 hs_human_bytes(r->leak.slope, a, sizeof(a)), hs_human_bytes(r->leak.growth, b, sizeof(b)), r->t1 - r->t0,
-                hs_human_bytes(r->threshold, c, sizeof(c)), "");
+                hs_human_bytes(r->threshold, c, sizeof(c)));
     else
         fprintf(out, "\nverdict: no heap leak over the last %.1f s (threshold %s)\n", r->t1 - r->t0,
                 hs_human_bytes(r->threshold, c, sizeof(c)));
