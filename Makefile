@@ -23,7 +23,7 @@ COMMON_SRCS := $(wildcard common/*.c)
 LIB_SRCS := $(wildcard interposer/*.c) common/hs_codec.c common/hs_leak.c
 CLI_SRCS := $(wildcard analyzer/*.c) $(COMMON_SRCS)
 # Interposer modules that unit tests link directly (no hooks, no lifecycle).
-UNIT_LIB_SRCS := $(filter-out interposer/hooks.c interposer/lifecycle.c interposer/flusher.c interposer/writer.c \
+UNIT_LIB_SRCS := $(filter-out interposer/hooks.c interposer/lifecycle.c interposer/flusher.c \
                    interposer/threads.c interposer/livecheck.c,$(wildcard interposer/*.c))
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/unit/%,$(wildcard tests/unit/test_*.c))
 PROGS := $(patsubst tests/progs/%.c,$(BUILD)/progs/%,$(wildcard tests/progs/*.c)) \

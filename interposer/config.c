@@ -10,6 +10,9 @@
 #include <string.h>
 
 #include "log.h"
+#include "state.h"
+
+hs_config_t hs_cfg; /* read once at load (lifecycle.c), then only read */
 
 enum opt_kind { OPT_SIZE, OPT_UINT, OPT_SECONDS, OPT_BOOL, OPT_SIGNAL, OPT_STRING };
 

@@ -441,6 +441,9 @@ void hs_flusher_final(void)
     hs_tls.in_hook++;
     write_snapshot_locked(HS_REASON_EXIT, 1);
     hs_tls.in_hook--;
+    if (hs_writer_backlog())
+        hs_log("%lu bytes of snapshots were never written to %s: the program left no descriptor free",
+               (unsigned long)hs_writer_backlog(), hs_writer_path());
     pthread_mutex_unlock(&write_lock);
     hs_flusher_request(0); /* wake the flusher so it sees `finished` and ends */
 }

@@ -19,7 +19,6 @@
 #include "tables.h"
 
 _Atomic int hs_state = HS_STATE_UNINIT;
-hs_config_t hs_cfg;
 
 extern char **environ;
 extern char *program_invocation_short_name;

@@ -20,14 +20,22 @@
 #include "log.h"
 #include "state.h"
 
-static int fd = -1;
+static int fd = -1;     /* -1 before creation, or while the host has taken our number */
+static int created;     /* the file exists (fd may still be -1: reopen pending) */
 static int failed;
+/* Bytes that could not be written yet because the host had closed our
+ * descriptor and no new one could be had (EMFILE/ENFILE): written, in order,
+ * before the next append. Appends are the only writes, so the file stays a
+ * well-formed sequence of records. Bounded: past the cap we give up. */
+#define BACKLOG_MAX (64u << 20)
+static uint8_t *backlog;
+static size_t backlog_len, backlog_cap;
 static dev_t file_dev; /* identity of our dump, to notice a descriptor the host closed */
 static ino_t file_ino;
 static uint32_t generation = 1;
 static char path[HS_PATH_MAX + 64];
 
-int hs_writer_is_open(void) { return fd >= 0; }
+int hs_writer_is_open(void) { return created; }
 int hs_writer_has_failed(void) { return failed; }
 uint32_t hs_writer_generation(void) { return generation; }
 const char *hs_writer_path(void) { return path; }
@@ -98,12 +106,27 @@ int hs_writer_expand(const char *tmpl, const hs_identity_t *id, char *out, size_
     return 0;
 }
 
-static int write_all(int f, const void *buf, size_t len);
+static int write_all(int f, const void *buf, size_t len, size_t *done);
 static void write_failed(int err);
+
+/* Moves a descriptor we just opened to a number >= 512 at once, before the
+ * file is visible or written: programs assume the low numbers are theirs
+ * (dup2 onto 3, socket activation, "close all, then open"), and a daemon that
+ * sees our file appear may start closing descriptors at any moment. */
+int hs_fd_to_high(int f)
+{
+    if (f < 0)
+        return f;
+    int high = fcntl(f, F_DUPFD_CLOEXEC, 512);
+    if (high < 0)
+        return f; /* no room up there (RLIMIT_NOFILE <= 512): keep it */
+    close(f);
+    return high;
+}
 
 static int try_create(const char *candidate)
 {
-    return open(candidate, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_APPEND | O_CLOEXEC, 0600);
+    return hs_fd_to_high(open(candidate, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_APPEND | O_CLOEXEC, 0600));
 }
 
 /* Is the name taken by something that is neither a file nor a link (a
@@ -159,10 +182,11 @@ static int create_linked(const char *name, char *chosen, size_t cap, const void 
         snprintf(dir, sizeof(dir), "/");
     else
         snprintf(dir, sizeof(dir), "%.*s", (int)(slash - name), name);
-    int f = open(dir, O_TMPFILE | O_WRONLY | O_APPEND | O_CLOEXEC, 0600);
+    int f = hs_fd_to_high(open(dir, O_TMPFILE | O_WRONLY | O_APPEND | O_CLOEXEC, 0600));
     if (f < 0)
         return errno == EISDIR || errno == EOPNOTSUPP || errno == EINVAL ? -2 : -1;
-    *werr = write_all(f, first, len);
+    size_t done;
+    *werr = write_all(f, first, len, &done);
     char proc[64];
     snprintf(proc, sizeof(proc), "/proc/self/fd/%d", f);
     for (int i = 0; i < 10; i++) {
@@ -220,7 +244,7 @@ void hs_writer_encode_header(hs_enc_t *enc, const hs_identity_t *id)
 
 int hs_writer_open(const hs_identity_t *id, const void *first, size_t len)
 {
-    if (fd >= 0)
+    if (created)
         return 0;
     if (failed)
         return -1;
@@ -255,19 +279,13 @@ int hs_writer_open(const hs_identity_t *id, const void *first, size_t len)
         failed = 1;
         return -1;
     }
-    /* Move to a high descriptor number: programs assume the low ones are
-     * theirs (dup2 onto 3, socket activation, "close all then open"). */
-    int high = fcntl(f, F_DUPFD_CLOEXEC, 512);
-    if (high >= 0) {
-        close(f);
-        f = high;
-    }
     struct stat st;
     if (fstat(f, &st) == 0) {
         file_dev = st.st_dev;
         file_ino = st.st_ino;
     }
     fd = f;
+    created = 1;
     generation++;
     if (hs_cfg.verbose)
         hs_log("pid %u writing %s", id->pid, path);
@@ -283,20 +301,19 @@ int hs_writer_open(const hs_identity_t *id, const void *first, size_t len)
 /* Daemons close every descriptor, and the number may then be reused for the
  * host's own file or socket: writing our bytes there would corrupt its data.
  * Before each append, check that fd is still our dump; if not, never touch
- * it again (it is not ours to close) and reopen the dump by its path. */
+ * it again (it is not ours to close) and reopen the dump by its path.
+ * Returns 0 (fd is ours), 1 (no descriptor to be had right now: try again at
+ * the next append) or -1 (the file is gone: stop). */
 static int ensure_our_fd(void)
 {
     struct stat st;
-    if (fstat(fd, &st) == 0 && st.st_dev == file_dev && st.st_ino == file_ino)
+    if (fd >= 0 && fstat(fd, &st) == 0 && st.st_dev == file_dev && st.st_ino == file_ino)
         return 0;
     fd = -1;
-    int f = open(path, O_WRONLY | O_APPEND | O_NOFOLLOW | O_CLOEXEC);
+    int f = hs_fd_to_high(open(path, O_WRONLY | O_APPEND | O_NOFOLLOW | O_CLOEXEC));
+    if (f < 0 && (errno == EMFILE || errno == ENFILE || errno == ENOMEM || errno == EINTR))
+        return 1;
     if (f >= 0 && fstat(f, &st) == 0 && st.st_dev == file_dev && st.st_ino == file_ino) {
-        int high = fcntl(f, F_DUPFD_CLOEXEC, 512);
-        if (high >= 0) {
-            close(f);
-            f = high;
-        }
         fd = f;
         return 0;
     }
@@ -307,10 +324,10 @@ static int ensure_our_fd(void)
     return -1;
 }
 
-/* write(2) until done; returns 0 or the errno. A write past RLIMIT_FSIZE
- * raises SIGXFSZ, whose default action kills the process: it is blocked
- * around the write and the one we caused is swallowed. */
-static int write_all(int f, const void *buf, size_t len)
+/* write(2) until done; returns 0 or the errno, *done the bytes written. A
+ * write past RLIMIT_FSIZE raises SIGXFSZ, whose default action kills the
+ * process: it is blocked around the write and the one we caused is swallowed. */
+static int write_all(int f, const void *buf, size_t len, size_t *done)
 {
     sigset_t xfsz, old;
     sigemptyset(&xfsz);
@@ -318,6 +335,7 @@ static int write_all(int f, const void *buf, size_t len)
     pthread_sigmask(SIG_BLOCK, &xfsz, &old);
     const char *p = buf;
     int err = 0;
+    *done = 0;
     while (len > 0) {
         ssize_t w = write(f, p, len);
         if (w < 0 && errno == EINTR)
@@ -328,6 +346,7 @@ static int write_all(int f, const void *buf, size_t len)
         }
         p += w;
         len -= (size_t)w;
+        *done += (size_t)w;
     }
     if (err == EFBIG) {
         struct timespec zero = {0, 0};
@@ -344,16 +363,80 @@ static void write_failed(int err)
     failed = 1;
 }
 
-int hs_writer_append(const void *buf, size_t len)
+/* Keeps bytes for the next append. Returns 0, or -1 (over the cap or out of
+ * memory: recording stops, as later snapshots would name missing stacks). */
+static int defer(const void *buf, size_t len)
 {
-    if (fd < 0 || failed || ensure_our_fd())
+    if (backlog_len + len > BACKLOG_MAX) {
+        hs_log("the dump %s has had no descriptor for %lu MiB of snapshots; recording stops", path,
+               (unsigned long)(BACKLOG_MAX >> 20));
+        failed = 1;
         return -1;
-    int err = write_all(fd, buf, len);
+    }
+    if (backlog_len + len > backlog_cap) {
+        size_t cap = backlog_cap ? backlog_cap : 64 * 1024;
+        while (cap < backlog_len + len)
+            cap *= 2;
+        uint8_t *grown = hs_writer_grow(backlog, backlog_len, cap);
+        if (!grown) {
+            write_failed(ENOMEM);
+            return -1;
+        }
+        backlog = grown;
+        backlog_cap = cap;
+    }
+    memcpy(backlog + backlog_len, buf, len);
+    backlog_len += len;
+    return 0;
+}
+
+/* Writes buf; what the host's closing of our descriptor (EBADF) kept from
+ * being written goes to the backlog. Returns 0 or -1 (failed for good). */
+static int write_or_defer(const uint8_t *buf, size_t len)
+{
+    size_t done = 0;
+    int err = fd >= 0 ? write_all(fd, buf, len, &done) : EBADF;
+    if (err == EBADF)
+        return defer(buf + done, len - done);
     if (err) {
         write_failed(err);
         return -1;
     }
     return 0;
+}
+
+size_t hs_writer_backlog(void) { return backlog_len; }
+
+int hs_writer_append(const void *buf, size_t len)
+{
+    if (!created || failed)
+        return -1;
+    int r = ensure_our_fd();
+    if (r < 0)
+        return -1;
+    if (r > 0) {
+        if (hs_cfg.verbose && !backlog_len)
+            hs_log("no descriptor free to reopen %s; snapshots wait for one", path);
+        return defer(buf, len);
+    }
+    if (backlog_len) {
+        size_t pending = backlog_len;
+        backlog_len = 0;
+        /* Write the backlog from its own buffer; on EBADF the unwritten tail
+         * is moved to the front of it again (memmove: same buffer). */
+        size_t done = 0;
+        int err = write_all(fd, backlog, pending, &done);
+        if (err == EBADF) {
+            memmove(backlog, backlog + done, pending - done);
+            backlog_len = pending - done;
+            return defer(buf, len);
+        }
+        if (err) {
+            write_failed(err);
+            return -1;
+        }
+    }
+    return write_or_defer(buf, len);
 }
 
 void hs_writer_give_up(void) { failed = 1; }
@@ -366,6 +449,8 @@ void hs_writer_reset_after_fork(void)
     if (fd >= 0 && fstat(fd, &st) == 0 && st.st_dev == file_dev && st.st_ino == file_ino)
         close(fd);
     fd = -1;
+    created = 0;
     failed = 0;
+    backlog_len = 0; /* the parent's bytes: it writes them itself */
     path[0] = 0;
 }

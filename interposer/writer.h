@@ -31,8 +31,13 @@ int hs_writer_has_failed(void);
 int hs_writer_open(const hs_identity_t *id, const void *first, size_t len);
 void hs_writer_encode_header(hs_enc_t *enc, const hs_identity_t *id);
 /* Appends bytes with write(2); a failure is logged once and ends writing.
- * SIGXFSZ is blocked around the write so RLIMIT_FSIZE cannot kill the host. */
+ * SIGXFSZ is blocked around the write so RLIMIT_FSIZE cannot kill the host.
+ * If the host closed our descriptor, the dump is reopened by path; when no
+ * descriptor is free (EMFILE), the bytes wait in a bounded backlog and are
+ * written, in order, before the next append. */
 int hs_writer_append(const void *buf, size_t len);
+/* Bytes waiting for a descriptor (0 normally). */
+size_t hs_writer_backlog(void);
 /* Stops writing for good (the dump would become inconsistent). */
 void hs_writer_give_up(void);
 /* After fork in the child: forget the parent's file (closing our copy). */
@@ -40,6 +45,10 @@ void hs_writer_reset_after_fork(void);
 /* Generation of the current file: bumps each time a new file is started. */
 uint32_t hs_writer_generation(void);
 const char *hs_writer_path(void);
+/* Moves a descriptor just opened to a number >= 512 (close-on-exec), where
+ * the host's "close all, then open" and dup2-onto-3 habits do not reach;
+ * returns the new number, or f itself when there is no room up there. */
+int hs_fd_to_high(int f);
 /* Grow function for hs_enc_t that uses mmap (never the host's malloc). */
 uint8_t *hs_writer_grow(uint8_t *old, size_t old_len, size_t new_cap);
 
