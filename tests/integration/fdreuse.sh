@@ -31,3 +31,13 @@ awk -F, 'NR > 1 {r[NR] = $3 "," $6} END {exit !(r[3] == "signal,0" && r[4] ~ /^s
     fail "the snapshot taken while full is missing or out of order: $(cat "$work/stats")"
 echo "ok: the program's file is intact and the dump has $snaps snapshots after its descriptor was closed"
 
+# libunwind validates addresses through a pipe of its own and closes and
+# reopens it when a read fails: the numbers must never be the program's.
+HEAPSCOPE_SAMPLE_RATE=1 HEAPSCOPE_OUTPUT="$work/unw.hsd" LD_PRELOAD="$BUILD/libheapscope.so" \
+    "$BUILD/progs/unwind_pipe_victim" > "$work/out" 2> "$work/err" ||
+    fail "unwind_pipe_victim exited $?: $(cat "$work/out" "$work/err")"
+[ "$(cat "$work/out")" = ok ] || fail "unwind_pipe_victim: $(cat "$work/out")"
+[ ! -s "$work/err" ] || fail "unexpected stderr: $(cat "$work/err")"
+"$BUILD/heapscope" info "$work/unw.hsd" > "$work/info" || fail "info failed on unw.hsd"
+grep -q '^integrity: ok (clean exit' "$work/info" || fail "unw.hsd: $(grep integrity "$work/info")"
+echo "ok: libunwind never read, wrote or closed the program's descriptors"
