@@ -22,6 +22,7 @@
 /* The bounds interposer/config.c enforces: a value outside them would be
  * replaced by the default there, silently from the user's point of view. */
 #define MAX_RATE ((uint64_t)1 << 40)
+#define MAX_LEAK_THRESHOLD ((uint64_t)1 << 50)
 #define MIN_INTERVAL_SECONDS 0.01
 #define MAX_INTERVAL_SECONDS 86400.0
 
@@ -42,6 +43,11 @@ void hs_cmd_record_usage(FILE *out)
             "  --depth N           stack depth, 1..%d             HEAPSCOPE_MAX_DEPTH (64)\n"
             "  --signal SIG        snapshot on this signal (USR2, SIGUSR2 or a number)\n"
             "                                                     HEAPSCOPE_SIGNAL (off)\n"
+            "  --leak-window SECONDS  live leak detector's window, 0 (off) or 0.01..86400\n"
+            "                                                     HEAPSCOPE_LEAK_WINDOW (300)\n"
+            "  --leak-threshold BYTES growth within the window that is a leak, K/M/G\n"
+            "                                                     HEAPSCOPE_LEAK_THRESHOLD (10M)\n"
+            "  --leak-log FILE     where live leak warnings go    HEAPSCOPE_LOG (stderr)\n"
             "\n"
             "Exit status: CMD's own; 126 if CMD cannot be executed, 127 if not found;\n"
             "1 if libheapscope.so is missing; 2 for a bad option.\n",
@@ -54,8 +60,8 @@ static int bad_value(const char *flag, const char *value, const char *want)
     return HS_EXIT_BAD_INPUT;
 }
 
-/* Decimal digits with an optional K, M or G (1024-based) suffix; > 0. */
-static int parse_size(const char *s, uint64_t *out)
+/* Decimal digits with an optional K, M or G (1024-based) suffix; 1..max. */
+static int parse_size(const char *s, uint64_t max, uint64_t *out)
 {
     if (!*s)
         return -1;
@@ -79,27 +85,38 @@ static int parse_size(const char *s, uint64_t *out)
         if (p[1])
             return -1;
     }
-    if (v == 0 || v > (MAX_RATE >> shift))
+    if (v == 0 || v > (max >> shift))
         return -1;
     *out = v << shift;
     return 0;
 }
 
-/* A plain decimal number of seconds within the interposer's bounds. */
-static int parse_seconds(const char *s, double *out)
+/* A plain decimal number of seconds within the interposer's bounds; with
+ * zero_ok, 0 (off) too. */
+static int parse_seconds(const char *s, int zero_ok, double *out)
 {
     if (!*s || !((*s >= '0' && *s <= '9') || *s == '.'))
         return -1;
     char *end;
     errno = 0;
     double v = strtod(s, &end);
-    if (errno || *end || !isfinite(v) || v < MIN_INTERVAL_SECONDS || v > MAX_INTERVAL_SECONDS)
+    if (errno || *end || !isfinite(v) || (v < MIN_INTERVAL_SECONDS && !(zero_ok && v == 0)) ||
+        v > MAX_INTERVAL_SECONDS)
         return -1;
     for (const char *p = s; *p; p++)
         if (!((*p >= '0' && *p <= '9') || *p == '.'))
             return -1; /* no exponents, hex or inf: the interposer parses plain numbers */
     *out = v;
     return 0;
+}
+
+/* Whole seconds stay integers so that the simplest parser reads them. */
+static void format_seconds(double v, char *out, size_t n)
+{
+    if (v == floor(v))
+        snprintf(out, n, "%.0f", v);
+    else
+        snprintf(out, n, "%.3f", v);
 }
 
 static int parse_depth(const char *s, unsigned *out)
@@ -244,6 +261,7 @@ static int take_option(int argc, char **argv, int *i, const char *name, const ch
 int hs_cmd_record(int argc, char **argv)
 {
     const char *rate = NULL, *interval = NULL, *output = NULL, *depth = NULL, *sig = NULL;
+    const char *leak_window = NULL, *leak_threshold = NULL, *leak_log = NULL;
     int i = 1;
     for (; i < argc; i++) {
         const char *arg = argv[i];
@@ -263,7 +281,10 @@ int hs_cmd_record(int argc, char **argv)
             take_option(argc, argv, &i, "--interval", &interval, &missing) ||
             take_option(argc, argv, &i, "--output", &output, &missing) ||
             take_option(argc, argv, &i, "--depth", &depth, &missing) ||
-            take_option(argc, argv, &i, "--signal", &sig, &missing)) {
+            take_option(argc, argv, &i, "--signal", &sig, &missing) ||
+            take_option(argc, argv, &i, "--leak-window", &leak_window, &missing) ||
+            take_option(argc, argv, &i, "--leak-threshold", &leak_threshold, &missing) ||
+            take_option(argc, argv, &i, "--leak-log", &leak_log, &missing)) {
             if (missing) {
                 fprintf(stderr, "heapscope: record: %s needs a value\n", flag);
                 return HS_EXIT_BAD_INPUT;
@@ -281,22 +302,35 @@ int hs_cmd_record(int argc, char **argv)
 
     /* Validate everything before touching the environment. */
     char rate_s[32] = "", interval_s[40] = "", depth_s[16] = "", sig_s[16] = "";
+    char window_s[40] = "", threshold_s[32] = "";
     if (rate) {
         uint64_t v;
-        if (parse_size(rate, &v))
+        if (parse_size(rate, MAX_RATE, &v))
             return bad_value("--rate", rate, "must be a positive number of bytes (K, M or G suffix), at most 1024G");
         snprintf(rate_s, sizeof(rate_s), "%llu", (unsigned long long)v);
     }
     if (interval) {
         double v;
-        if (parse_seconds(interval, &v))
+        if (parse_seconds(interval, 0, &v))
             return bad_value("--interval", interval, "must be a plain number of seconds from 0.01 to 86400");
-        /* Whole seconds stay integers so that the simplest parser reads them. */
-        if (v == floor(v))
-            snprintf(interval_s, sizeof(interval_s), "%.0f", v);
-        else
-            snprintf(interval_s, sizeof(interval_s), "%.3f", v);
+        format_seconds(v, interval_s, sizeof(interval_s));
     }
+    if (leak_window) {
+        double v;
+        if (parse_seconds(leak_window, 1, &v))
+            return bad_value("--leak-window", leak_window,
+                             "must be 0 (off) or a plain number of seconds from 0.01 to 86400");
+        format_seconds(v, window_s, sizeof(window_s));
+    }
+    if (leak_threshold) {
+        uint64_t v;
+        if (parse_size(leak_threshold, MAX_LEAK_THRESHOLD, &v))
+            return bad_value("--leak-threshold", leak_threshold,
+                             "must be a positive number of bytes (K, M or G suffix), at most 1048576G");
+        snprintf(threshold_s, sizeof(threshold_s), "%llu", (unsigned long long)v);
+    }
+    if (leak_log && !*leak_log)
+        return bad_value("--leak-log", leak_log, "must not be empty");
     if (output && !*output)
         return bad_value("--output", output, "must not be empty");
     if (depth) {
@@ -326,7 +360,10 @@ int hs_cmd_record(int argc, char **argv)
     if ((rate && set_env("HEAPSCOPE_SAMPLE_RATE", rate_s)) ||
         (interval && set_env("HEAPSCOPE_INTERVAL", interval_s)) ||
         (output && set_env("HEAPSCOPE_OUTPUT", output)) || (depth && set_env("HEAPSCOPE_MAX_DEPTH", depth_s)) ||
-        (sig && set_env("HEAPSCOPE_SIGNAL", sig_s)) || set_env("LD_PRELOAD", preload)) {
+        (sig && set_env("HEAPSCOPE_SIGNAL", sig_s)) ||
+        (leak_window && set_env("HEAPSCOPE_LEAK_WINDOW", window_s)) ||
+        (leak_threshold && set_env("HEAPSCOPE_LEAK_THRESHOLD", threshold_s)) ||
+        (leak_log && set_env("HEAPSCOPE_LOG", leak_log)) || set_env("LD_PRELOAD", preload)) {
         free(preload);
         return HS_EXIT_FAILURE;
     }

@@ -70,6 +70,14 @@ for v in FOO KILL SIGSTOP 9 0 999; do
     expect_error 2 "^heapscope: record: --signal '$v': " "$HS" record --signal "$v" -- true
 done
 expect_error 2 "^heapscope: record: --output '': must not be empty" "$HS" record --output "" -- true
+for v in x 1e3 -1 0.001 100000 inf; do
+    expect_error 2 "^heapscope: record: --leak-window '$v': must be 0 .off. or" "$HS" record --leak-window "$v" -- true
+done
+for v in 0 abc 10X 2000000G; do
+    expect_error 2 "^heapscope: record: --leak-threshold '$v': " "$HS" record --leak-threshold "$v" -- true
+done
+expect_error 2 "^heapscope: record: --leak-log '': must not be empty" "$HS" record --leak-log= -- true
+expect_error 2 '^heapscope: record: --leak-window needs a value' "$HS" record --leak-window
 expect_error 2 '^heapscope: info: missing DUMP' "$HS" info
 expect_error 2 '^heapscope: info: one DUMP at a time' "$HS" info a.hsd b.hsd
 expect_error 2 "^heapscope: info: unknown option '--bogus'" "$HS" info --bogus a.hsd
@@ -94,6 +102,13 @@ out=$(env -u LD_PRELOAD -u HEAPSCOPE_OUTPUT -u HEAPSCOPE_INTERVAL -u HEAPSCOPE_M
     "$tmp/link/heapscope" record --rate=1 --signal=SIGUSR1 -- sh -c "$show" 2>"$tmp/err")
 [ "$out" = "1||||10|$tmp/b/libheapscope.so" ] || fail "record through a symlink: '$out'"
 grep -q 'to heapscope.%e.%p.hsd$' "$tmp/err" || fail "record default template: $(cat "$tmp/err")"
+# shellcheck disable=SC2016
+leak_show='echo "$HEAPSCOPE_LEAK_WINDOW|$HEAPSCOPE_LEAK_THRESHOLD|$HEAPSCOPE_LOG"'
+out=$("$tmp/b/heapscope" record --leak-window 60 --leak-threshold 2M --leak-log "$tmp/leaks.log" \
+    -- sh -c "$leak_show" 2>/dev/null)
+[ "$out" = "60|2097152|$tmp/leaks.log" ] || fail "record leak options: '$out'"
+out=$(env -u HEAPSCOPE_LOG "$tmp/b/heapscope" record --leak-window=0 --leak-threshold=1 -- sh -c "$leak_show" 2>/dev/null)
+[ "$out" = "0|1|" ] || fail "record --leak-window 0: '$out'"
 # shellcheck disable=SC2016
 out=$(env -u LD_PRELOAD "$tmp/inst/bin/heapscope" record sh -c 'echo "$LD_PRELOAD"' 2>/dev/null)
 [ "$out" = "$tmp/inst/lib/heapscope/libheapscope.so" ] || fail "record, install layout: '$out'"
