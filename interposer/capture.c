@@ -11,15 +11,19 @@
  * close both (libunwind issues #274 and #291, open upstream). So: the pipe2
  * that libunwind calls while we unwind lands here; the pipe is moved to high
  * descriptor numbers and we learn where libunwind keeps them (pipe2 fills
- * its array). Before each unwind, both numbers must still be that pipe; if
- * the host has taken either one, libunwind gets a fresh pipe written into
- * its array and the host's descriptors are never touched. */
+ * its array). libunwind reads the pipe before each use, so read is exported
+ * too: when it is libunwind's read of its pipe (in an unwind, that number),
+ * both numbers must still be that pipe; if the host has taken either one,
+ * libunwind gets a fresh pipe written into its array and the host's
+ * descriptors are never touched. Every other read goes straight on after a
+ * thread-local flag test. */
 #include "capture.h"
 
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <link.h>
+#include <sched.h>
 #include <libunwind.h>
 #include <stdatomic.h>
 #include <string.h>
@@ -107,49 +111,69 @@ static int is_unwind_pipe(int f)
 
 static int is_free(int f) { return f < 0 || (fcntl(f, F_GETFD) < 0 && errno == EBADF); }
 
-/* Is it safe to let libunwind validate addresses now? Repairs its pipe if
- * the host took a number. Returns 0 (safe) or -1 (the host holds one of the
- * numbers and no descriptor is free for a new pipe: do not unwind). */
-static int unwind_pipe_safe(void)
+/* The next read, found when the library loads (syscall until then). */
+static ssize_t (*next_read_fn)(int, void *, size_t);
+
+static ssize_t next_read(int f, void *buf, size_t n)
 {
-    if (!unw_pipe)
-        return 0; /* not made yet: libunwind's pipe2 will come to us */
-    int a = unw_pipe[0], b = unw_pipe[1];
-    int a_ours = is_unwind_pipe(a), b_ours = is_unwind_pipe(b);
-    if (a_ours && b_ours)
-        return 0;
-    int saved = errno;
-    if ((a_ours || is_free(a)) && (b_ours || is_free(b))) {
-        errno = saved;
-        return 0; /* each number is ours or free: libunwind's own reopen is harmless */
-    }
-    /* The host owns a number libunwind would read, write and close. */
+    if (next_read_fn)
+        return next_read_fn(f, buf, n);
+    return syscall(SYS_read, f, buf, n);
+}
+
+/* libunwind is about to validate an address: it reads its pipe, and on
+ * failure closes both numbers and makes a new pipe; then it writes into the
+ * write end. Both numbers must be our pipe, or at least not the host's. */
+static ssize_t unwind_pipe_read(int f, void *buf, size_t n)
+{
     static _Atomic int repairing;
-    if (atomic_exchange(&repairing, 1)) {
-        errno = saved;
-        return -1; /* another thread is replacing the pipe: no stack for this sample */
+    for (;;) {
+        for (int spins = 0; atomic_load(&repairing) && spins < 100000; spins++)
+            sched_yield(); /* another thread is replacing the pipe: microseconds */
+        int a = unw_pipe[0], b = unw_pipe[1];
+        int a_ours = is_unwind_pipe(a), b_ours = is_unwind_pipe(b);
+        if ((a_ours && b_ours) || ((a_ours || is_free(a)) && (b_ours || is_free(b))))
+            return next_read(a == f ? f : a, buf, n); /* ours, or free: libunwind's reopen harms nothing */
+        /* The host owns a number libunwind would read, write or close. */
+        if (!atomic_exchange(&repairing, 1))
+            break;
+        /* another thread won the repair: wait for it and look again */
     }
-    int ret = 0;
-    if (a_ours)
+    int a = unw_pipe[0], b = unw_pipe[1];
+    if (is_unwind_pipe(a))
         close(a);
-    if (b_ours)
+    if (is_unwind_pipe(b))
         close(b);
     unw_pipe[0] = unw_pipe[1] = -1;
-    if (make_unwind_pipe(unw_pipe, O_CLOEXEC | O_NONBLOCK) != 0) {
-        ret = -1;
+    ssize_t r;
+    if (make_unwind_pipe(unw_pipe, O_CLOEXEC | O_NONBLOCK) == 0) {
+        r = next_read(unw_pipe[0], buf, n);
+    } else {
+        /* No descriptor free: libunwind closes -1 twice, fails to make a
+         * pipe and treats this address as unreadable (a shorter stack). */
         static _Atomic int logged;
         if (hs_cfg.verbose && !atomic_exchange(&logged, 1))
-            hs_log("no descriptor free for libunwind's pipe: some samples have no stack");
+            hs_log("no descriptor free for libunwind's pipe: some stacks are cut short");
+        errno = EBADF;
+        r = -1;
     }
     atomic_store(&repairing, 0);
-    errno = saved;
-    return ret;
+    return r;
+}
+
+/* Exported for libunwind's sake alone: every other read goes straight on. */
+HS_EXPORT ssize_t read(int f, void *buf, size_t n)
+{
+    if (__builtin_expect(in_unwind, 0) && unw_pipe && f == unw_pipe[0])
+        return unwind_pipe_read(f, buf, n);
+    return next_read(f, buf, n);
 }
 
 void hs_capture_init(void)
 {
     dl_iterate_phdr(find_own, (void *)(uintptr_t)&hs_capture_init);
     next_pipe2_fn = (int (*)(int *, int))dlsym(RTLD_NEXT, "pipe2");
+    next_read_fn = (ssize_t(*)(int, void *, size_t))dlsym(RTLD_NEXT, "read");
     in_unwind = 1;
     unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
     in_unwind = 0;
@@ -165,7 +189,7 @@ uint32_t hs_capture_stack(uintptr_t *out, uint32_t max)
     if (max > HS_MAX_DEPTH_LIMIT)
         max = HS_MAX_DEPTH_LIMIT;
     in_unwind = 1;
-    int n = unwind_pipe_safe() == 0 ? unw_backtrace(raw, (int)max + 8) : 0;
+    int n = unw_backtrace(raw, (int)max + 8);
     in_unwind = 0;
     uint32_t depth = 0;
     for (int i = 0; i < n && depth < max; i++) {

@@ -1,12 +1,12 @@
 #!/bin/sh
 # Audits the built interposer: it must export exactly the interposed entry
-# points (pipe2 included: libunwind's validation pipe is made through it, see
+# points (pipe2 and read included: they guard libunwind's validation pipe, see
 # interposer/capture.c), and must not call libc functions that allocate through malloc, take
 # stdio locks or otherwise are unsafe inside a malloc hook (ddprof's
 # check_for_unsafe_libc_functions is the model). Usage: audit-lib.sh LIB
 set -eu
 lib=${1:-build/libheapscope.so}
-expected="aligned_alloc calloc free malloc malloc_usable_size memalign pipe2 posix_memalign pthread_create pvalloc realloc reallocarray valloc"
+expected="aligned_alloc calloc free malloc malloc_usable_size memalign pipe2 posix_memalign pthread_create pvalloc read realloc reallocarray valloc"
 exports=$(nm -D --defined-only "$lib" | awk '$2 ~ /^[TWDBV]$/ {print $3}' | grep -v '^_init$\|^_fini$' | sort | tr '\n' ' ' | sed 's/ $//')
 if [ "$exports" != "$expected" ]; then
     echo "audit: $lib exports '$exports', expected '$expected'" >&2

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define TOP 1024
@@ -54,11 +55,16 @@ int main(void)
         if (pthread_create(&th, NULL, allocate, NULL) != 0 || pthread_join(th, NULL) != 0)
             return 5;
     }
-    for (int f = 3; f < TOP; f++)
-        if (fcntl(f, F_GETFD) < 0) {
-            printf("descriptor %d was closed behind the program's back\n", f);
+    struct stat mine;
+    if (fstat(p[0], &mine) != 0)
+        return 6;
+    for (int f = 3; f < TOP; f++) {
+        struct stat st;
+        if (fstat(f, &st) != 0 || st.st_ino != mine.st_ino || st.st_dev != mine.st_dev) {
+            printf("descriptor %d was closed (or replaced) behind the program's back\n", f);
             return 1;
         }
+    }
     char got[sizeof(data) + 16];
     int nb = fcntl(p[0], F_GETFL);
     fcntl(p[0], F_SETFL, nb | O_NONBLOCK);
