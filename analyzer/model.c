@@ -29,7 +29,9 @@ struct hs_model {
     size_t set_count;
     const hs_model_mapping_t **all_mappings;
     size_t mapping_count;
-    stack_entry_t *by_id;       /* uthash */
+    stack_entry_t *by_id;       /* uthash: every stack */
+    stack_entry_t **dense;      /* by id, for the small ids the interposer hands out */
+    size_t dense_cap;
     hs_model_stack_t **stacks;  /* definition order */
     size_t stack_count, stack_cap;
     uint64_t snapshots;
@@ -170,10 +172,46 @@ static const hs_model_mapping_t *find_mapping(const hs_model_t *m, uint64_t addr
     return NULL;
 }
 
+/* Stack ids are handed out densely from 1, and a snapshot row names one by
+ * id: a 24-hour dump does millions of look-ups, so small ids index an array
+ * and the hash serves the rest. The array stays within a few times the
+ * stack count, so a hostile file with huge ids cannot make it big. */
+static stack_entry_t *find_stack(const hs_model_t *m, uint32_t id)
+{
+    if (id < m->dense_cap)
+        return m->dense[id];
+    stack_entry_t *entry;
+    HASH_FIND(hh, m->by_id, &id, sizeof(id), entry);
+    return entry;
+}
+
+static void index_stack(hs_model_t *m, stack_entry_t *entry)
+{
+    HASH_ADD(hh, m->by_id, s.id, sizeof(entry->s.id), entry);
+    uint32_t id = entry->s.id;
+    if (id >= m->dense_cap && id < 4 * (uint64_t)m->stack_count + 4096) {
+        size_t cap = m->dense_cap ? m->dense_cap : 1024;
+        while (cap <= id)
+            cap *= 2;
+        stack_entry_t **grown = realloc(m->dense, cap * sizeof(*grown));
+        if (!grown)
+            return; /* the hash still has it */
+        memset(grown + m->dense_cap, 0, (cap - m->dense_cap) * sizeof(*grown));
+        /* ids between the old and the new end that only the hash has */
+        for (size_t i = m->dense_cap; i < cap; i++) {
+            uint32_t k = (uint32_t)i;
+            HASH_FIND(hh, m->by_id, &k, sizeof(k), grown[i]);
+        }
+        m->dense = grown;
+        m->dense_cap = cap;
+    } else if (id < m->dense_cap) {
+        m->dense[id] = entry;
+    }
+}
+
 static int add_stack(hs_model_t *m, const hs_record_t *rec, const hs_stack_rec_t *st, hs_read_error_t *e)
 {
-    stack_entry_t *entry;
-    HASH_FIND(hh, m->by_id, &st->stack_id, sizeof(st->stack_id), entry);
+    stack_entry_t *entry = find_stack(m, st->stack_id);
     if (entry) {
         hs_reader_set_corrupt(e, rec, "stack id %u is defined a second time", st->stack_id);
         return -1;
@@ -205,8 +243,8 @@ static int add_stack(hs_model_t *m, const hs_record_t *rec, const hs_stack_rec_t
         frames[i] = hs_reader_stack_frame(st, i);
         maps[i] = find_mapping(m, frames[i]);
     }
-    HASH_ADD(hh, m->by_id, s.id, sizeof(s->id), entry);
     m->stacks[m->stack_count++] = s;
+    index_stack(m, entry);
     return 0;
 }
 
@@ -221,8 +259,7 @@ static int apply_snapshot(hs_model_t *m, const hs_record_t *rec, const hs_snapsh
     for (uint32_t i = 0; i < snap->row_count; i++) {
         hs_snapshot_row_t row;
         hs_reader_snapshot_row(snap, i, &row);
-        stack_entry_t *entry;
-        HASH_FIND(hh, m->by_id, &row.stack_id, sizeof(row.stack_id), entry);
+        stack_entry_t *entry = find_stack(m, row.stack_id);
         if (!entry) {
             hs_reader_set_corrupt(e, rec, "row %u names stack id %u, which no earlier STACK record defines", i,
                                   row.stack_id);
@@ -256,8 +293,7 @@ static int apply_thread(hs_model_t *m, const hs_record_t *rec, const hs_thread_r
 {
     const hs_model_stack_t *creation = NULL;
     if (t->creation_stack_id) {
-        stack_entry_t *entry;
-        HASH_FIND(hh, m->by_id, &t->creation_stack_id, sizeof(t->creation_stack_id), entry);
+        stack_entry_t *entry = find_stack(m, t->creation_stack_id);
         if (!entry) {
             hs_reader_set_corrupt(e, rec, "creation_stack_id %u is not defined by an earlier STACK record",
                                   t->creation_stack_id);
@@ -389,6 +425,7 @@ void hs_model_close(hs_model_t *m)
             free(m->sets[i].entries[j].path);
         free(m->sets[i].entries);
     }
+    free(m->dense);
     free(m->sets);
     free(m->all_mappings);
     free(m->stacks);
@@ -413,8 +450,7 @@ size_t hs_model_stack_count(const hs_model_t *m) { return m->stack_count; }
 hs_model_stack_t *hs_model_stack_at(const hs_model_t *m, size_t i) { return i < m->stack_count ? m->stacks[i] : NULL; }
 hs_model_stack_t *hs_model_stack_by_id(const hs_model_t *m, uint32_t id)
 {
-    stack_entry_t *entry;
-    HASH_FIND(hh, m->by_id, &id, sizeof(id), entry);
+    stack_entry_t *entry = find_stack(m, id);
     return entry ? &entry->s : NULL;
 }
 size_t hs_model_mapping_count(const hs_model_t *m) { return m->mapping_count; }

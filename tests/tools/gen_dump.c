@@ -151,12 +151,13 @@ int main(int argc, char **argv)
 
     const uint64_t s2[] = {0x7f0000054321, 0xdead0000, 0x7f1000000010};
     stack(&e, 2, 3, s2);
+    /* Ids are dense from 1 in real dumps; a far one takes the model's hash path. */
     const uint64_t s3[] = {0x401300};
-    stack(&e, 3, 1, s3);
+    stack(&e, 3000000000u, 1, s3);
     if (strcmp(brk, "dup-stack") == 0)
         stack(&e, 1, 1, s3);
 
-    thread(&e, 5100000000ull, HS_THREAD_STARTED, 4243, strcmp(brk, "thread-stack") == 0 ? 7 : 1);
+    thread(&e, 5100000000ull, HS_THREAD_STARTED, 4243, strcmp(brk, "thread-stack") == 0 ? 7 : 3000000000u);
 
     at = snapshot_begin(&e, 6000000000ull, t0 + 1000000000ull, 0, HS_REASON_INTERVAL, 100, 1);
     row(&e, strcmp(brk, "unknown-row") == 0 ? 9 : 1, 2, 1000, 0, 0, 2.2, 1100.0, 0, 0);
