@@ -2,13 +2,14 @@
  * flusher's recent snapshots, so a long-running server says it is leaking
  * while it runs. Owned by the flusher thread: no locks, no malloc (scratch
  * comes from mmap once), and at most one warning per window. The top site is
- * named with dladdr, which knows exported symbols; the offline report names
- * every function. */
+ * named from its object's symbol table (elfsym.c); the offline report adds
+ * source lines and inline frames. */
 #include "livecheck.h"
 
 #include <dlfcn.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <link.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -16,6 +17,7 @@
 
 #include "arena.h"
 #include "capture.h"
+#include "elfsym.h"
 #include "flusher.h"
 #include "hs_format.h"
 #include "hs_leak.h"
@@ -57,20 +59,29 @@ static int is_library(const char *path)
 }
 
 /* "function (object+0xoffset)" for the first frame outside the C and C++
- * runtimes, or the first frame when every frame is in them. */
+ * runtimes, or the first frame when every frame is in them. The function
+ * comes from the object's own symbol table (static functions too), else
+ * from dladdr (exported symbols only). */
 static void name_stack(const hs_stack_t *s, char *out, size_t len)
 {
     snprintf(out, len, "unknown site");
     for (int pass = 0; pass < 2; pass++) {
         for (uint32_t f = 0; f < s->depth; f++) {
             Dl_info info;
+            struct link_map *lm = NULL;
             uintptr_t pc = s->frames[f] - 1;
-            if (!dladdr((void *)pc, &info) || (pass == 0 && is_library(info.dli_fname)))
+            if (!dladdr1((void *)pc, &info, (void **)&lm, RTLD_DL_LINKMAP) ||
+                (pass == 0 && is_library(info.dli_fname)))
                 continue;
             const char *obj = info.dli_fname ? strrchr(info.dli_fname, '/') : NULL;
             obj = obj ? obj + 1 : (info.dli_fname ? info.dli_fname : "?");
-            if (info.dli_sname)
-                snprintf(out, len, "%s (%s+0x%" PRIxPTR ")", info.dli_sname, obj, pc - (uintptr_t)info.dli_fbase);
+            char fn[256];
+            const char *file = lm && lm->l_name && lm->l_name[0] ? lm->l_name : "/proc/self/exe";
+            const char *name = info.dli_sname;
+            if (lm && hs_elfsym_name(file, (uint64_t)(pc - lm->l_addr), fn, sizeof(fn)) == 0)
+                name = fn;
+            if (name)
+                snprintf(out, len, "%s (%s+0x%" PRIxPTR ")", name, obj, pc - (uintptr_t)info.dli_fbase);
             else
                 snprintf(out, len, "%s+0x%" PRIxPTR, obj, pc - (uintptr_t)info.dli_fbase);
             return;
