@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "elfsym.h"
+#include "run_suite.h"
 
 __attribute__((noinline)) static int a_static_function(int x)
 {
@@ -88,9 +89,5 @@ int main(void)
     tcase_add_test(tc, finds_a_static_function);
     tcase_add_test(tc, unknown_addresses_and_bad_files_give_minus_one);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return hs_run_suite(s);
 }

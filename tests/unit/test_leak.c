@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "hs_leak.h"
+#include "run_suite.h"
 
 #define KIB 1024.0
 #define MIB (1024.0 * 1024.0)
@@ -538,9 +539,5 @@ int main(void)
     tcase_add_test(tc, scratch_too_small_is_refused);
     tcase_add_test(tc, analysis_of_512_points_is_fast);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return hs_run_suite(s);
 }

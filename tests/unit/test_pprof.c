@@ -14,6 +14,7 @@
 #include <zlib.h>
 
 #include "hs_pprof.h"
+#include "run_suite.h"
 
 /* ---- a minimal protobuf reader ---- */
 
@@ -811,9 +812,5 @@ int main(void)
     tcase_add_test(tc, gzip_output_inflates_to_the_serialized_bytes);
     tcase_add_test(tc, default_sample_type_is_written_when_set);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return hs_run_suite(s);
 }

@@ -9,6 +9,7 @@
 
 #include "config.h"
 #include "sampler.h"
+#include "run_suite.h"
 
 typedef struct {
     double est_bytes, est_objects, true_bytes, true_objects;
@@ -208,9 +209,5 @@ int main(void)
     tcase_add_test(tc, config_parsers_accept_and_reject);
     tcase_add_test(tc, config_load_warns_and_keeps_defaults);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return hs_run_suite(s);
 }

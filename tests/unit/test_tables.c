@@ -8,6 +8,7 @@
 #include <stdlib.h>
 
 #include "tables.h"
+#include "run_suite.h"
 
 static void setup(void)
 {
@@ -222,9 +223,5 @@ int main(void)
     tcase_add_test(tc, stacks_are_deduplicated);
     tcase_add_test(tc, threads_insert_and_free_each_others_blocks);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return hs_run_suite(s);
 }

@@ -15,6 +15,7 @@
 
 #include "state.h"
 #include "writer.h"
+#include "run_suite.h"
 
 static char dir[] = "/tmp/hs_writer_XXXXXX";
 static char dump[sizeof(dir) + 16];
@@ -169,9 +170,5 @@ int main(void)
     tcase_add_test(tc, stops_when_the_dump_is_deleted);
     tcase_add_test(tc, a_forked_child_starts_its_own_file);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return hs_run_suite(s);
 }
