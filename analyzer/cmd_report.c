@@ -32,7 +32,7 @@ void hs_cmd_report_usage(FILE *out)
             "\n"
             "Answers: is the program leaking, how fast, where, and what to do. A leak is sustained\n"
             "growth of the sampled in-use estimate inside the window (Theil-Sen slope, Mann-Kendall\n"
-            "trend test, rising lower envelope, growth continuing in the latest third, growth above\n"
+            "trend test, rising lower envelope, growth continuing into the second half, growth above\n"
             "sampling noise and above the threshold); warm-up plateaus, sawtooth, spikes and churn are\n"
             "not leaks. Suspects are call sites whose own in-use bytes grow the same way.\n"
             "\n"
@@ -629,6 +629,12 @@ static void print_json(FILE *out, report_t *r)
     json_num(out, r->leak.confidence);
     fprintf(out, ",\"mann_kendall_p\":");
     json_num(out, r->leak.mk_p);
+    fprintf(out, ",\"second_half_growth_bytes\":");
+    json_num(out, r->leak.late_growth);
+    fprintf(out, ",\"second_half_expected_bytes\":");
+    json_num(out, r->leak.late_expected);
+    fprintf(out, ",\"noise_floor_bytes\":");
+    json_num(out, r->leak.noise_floor);
     fprintf(out, ",\"detected_at_seconds\":");
     if (r->detected_at >= 0)
         json_num(out, r->detected_at);

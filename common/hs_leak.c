@@ -418,6 +418,32 @@ static size_t load_window(const hs_point_t *pts, size_t n, double window_s, doub
     return buckets;
 }
 
+/* Median of the values whose time is in [lo, hi] (the point nearest the
+ * middle when none is), and the median of their times in *at. */
+static double level_between(const double *t, const double *v, size_t m, double lo, double hi, double *work,
+                            double *at)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < m; i++)
+        if (t[i] >= lo && t[i] <= hi)
+            work[k++] = t[i];
+    if (k == 0) {
+        double mid = 0.5 * (lo + hi);
+        size_t best = 0;
+        for (size_t i = 1; i < m; i++)
+            if (fabs(t[i] - mid) < fabs(t[best] - mid))
+                best = i;
+        *at = t[best];
+        return v[best];
+    }
+    *at = median_of(work, k);
+    k = 0;
+    for (size_t i = 0; i < m; i++)
+        if (t[i] >= lo && t[i] <= hi)
+            work[k++] = v[i];
+    return median_of(work, k);
+}
+
 size_t hs_leak_scratch_needed(size_t n)
 {
     size_t m = n < HS_LEAK_MAX_POINTS ? n : HS_LEAK_MAX_POINTS;
@@ -540,7 +566,7 @@ static void decide(hs_leak_result_t *r, const hs_leak_params_t *p, const double 
         put_str(&o, " back to its starting level (sawtooth: memory is freed periodically).");
         return;
     }
-    if (r->late_slope < HS_LEAK_LATE_FRACTION * r->slope) {
+    if (r->late_slope < HS_LEAK_LATE_SLOPE_FRACTION * r->slope) {
         r->rule = HS_LEAK_RULE_GROWTH_STOPPED;
         put_str(&o, "not a leak: growth stopped (latest third ");
         put_rate(&o, r->late_slope);
@@ -549,13 +575,24 @@ static void decide(hs_leak_result_t *r, const hs_leak_params_t *p, const double 
         put_str(&o, " overall): warm-up then plateau.");
         return;
     }
+    if (!(r->late_expected > 0) || r->late_growth < HS_LEAK_LATE_FRACTION * r->late_expected) {
+        r->rule = HS_LEAK_RULE_GROWTH_STOPPED;
+        put_str(&o, "not a leak: growth stopped (the second half grew ");
+        put_bytes(&o, r->late_growth);
+        put_str(&o, " where the overall ");
+        put_rate(&o, r->slope);
+        put_str(&o, " would give ");
+        put_bytes(&o, r->late_expected);
+        put_str(&o, "): warm-up then plateau.");
+        return;
+    }
     r->leaking = 1;
     r->rule = HS_LEAK_RULE_LEAK;
     say_growth(&o, r);
     put_str(&o, "; trend significant (Mann-Kendall p=");
     put_p(&o, r->mk_p);
-    put_str(&o, "), still growing in the last third (");
-    put_rate(&o, r->late_slope);
+    put_str(&o, "), still growing in the second half (");
+    put_bytes(&o, r->late_growth);
     put_str(&o, "), lower envelope rising by ");
     put_bytes(&o, r->envelope_growth);
     put_str(&o, ".");
@@ -680,6 +717,17 @@ int hs_leak_analyze(const hs_point_t *pts, size_t n, const hs_leak_params_t *p, 
     }
     if (span > 0 && fall >= HS_LEAK_RETURN_FRACTION * range && fall > out->noise_floor)
         out->envelope_fall = fall;
+
+    /* Rule 7: growth over the second half, level to level (medians of the
+     * second and the last quarter), against what the overall slope predicts
+     * for that distance. Levels of a quarter's points, half a window apart,
+     * hold still under a wandering sampled estimate where a slope over the
+     * last third swings (seen: a warm-up then plateau flagged live). */
+    double at2, at4;
+    double level2 = level_between(t, v, m, out->t0 + span / 4, out->t0 + span / 2, work, &at2);
+    double level4 = level_between(t, v, m, q4_start, out->t1, work, &at4);
+    out->late_growth = level4 - level2;
+    out->late_expected = out->slope * (at4 - at2);
 
     if (out->growth > 0) {
         double noise_factor = params.noise_bytes > 0 ? normal_cdf(out->growth / (params.noise_bytes * sqrt(2.0))) : 1;

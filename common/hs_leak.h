@@ -27,8 +27,17 @@
  *         first quarter's minimum (catches sawtooth periods up to the whole
  *         window). Measured on a median-of-5 filtered series, so a one- or
  *         two-snapshot spike is not a "drop";
- *   7. growth continues: the Theil-Sen slope over the latest third of the
- *      window >= HS_LEAK_LATE_FRACTION (0.25) * slope (warm-up then plateau).
+ *   7. growth continues (warm-up then plateau is not a leak), two ways:
+ *      a. the Theil-Sen slope over the latest third of the window >=
+ *         HS_LEAK_LATE_SLOPE_FRACTION (0.25) * slope (growth that stopped
+ *         before the last third);
+ *      b. the level of the last quarter (median) minus the level of the
+ *         second quarter >= HS_LEAK_LATE_FRACTION (0.5) * what the overall
+ *         slope predicts between their median times. A sampled estimate
+ *         wanders (its error is correlated over the time the sampled blocks
+ *         take to turn over): a third-window slope of a plateau after a
+ *         warm-up passed 7a in ~40% of such series (seen live on
+ *         ok_warmup_plateau); levels half a window apart hold still.
  *
  * Confidence = (1 - mk_p) * Phi(growth / (noise_bytes * sqrt(2))) (the second
  * factor is 1 when noise_bytes is 0), and 0 when growth <= 0: how sure we are
@@ -45,7 +54,8 @@
 #define HS_LEAK_NOISE_SIGMAS 3.0      /* rule 4 */
 #define HS_LEAK_ENVELOPE_FRACTION 0.25 /* rule 6a */
 #define HS_LEAK_RETURN_FRACTION 0.5   /* rule 6b */
-#define HS_LEAK_LATE_FRACTION 0.25    /* rule 7 */
+#define HS_LEAK_LATE_SLOPE_FRACTION 0.25 /* rule 7a */
+#define HS_LEAK_LATE_FRACTION 0.5     /* rule 7b: midway between a plateau (0) and a steady leak (1) */
 
 typedef struct {
     double t, v; /* t: seconds (increasing), v: bytes */
@@ -79,7 +89,9 @@ typedef struct hs_leak_result {
     double growth;                    /* slope * (t1 - t0): growth over the window */
     double mk_z, mk_p;                /* Mann-Kendall statistic (ties handled) and one-sided p (upward);
                                        * p = 1 when it cannot be computed (< 2 points, all tied) */
-    double late_slope;                /* Theil-Sen slope over the latest third of the window */
+    double late_slope;                /* Theil-Sen slope over the latest third of the window (reported) */
+    double late_growth;               /* rule 7: level of the last quarter - level of the second */
+    double late_expected;             /* rule 7: what slope predicts for late_growth */
     double envelope_growth;           /* min of the last quarter - min of the first quarter */
     double envelope_fall;             /* largest drop back to the starting level (rule 6b), 0 if none */
     double noise_floor;               /* HS_LEAK_NOISE_SIGMAS * noise_bytes * sqrt(2) */

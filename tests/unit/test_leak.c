@@ -54,6 +54,7 @@ typedef enum {
     TINY_GROWTH,
     DECREASING,
     CONSTANT,
+    WARMUP_WANDER,
 } shape_t;
 
 typedef struct {
@@ -91,6 +92,11 @@ static const case_t cases[] = {
      "below the 10 MiB threshold"},
     {"decreasing", DECREASING, 300, 300, 10 * MIB, 1 * MIB, 0, HS_LEAK_RULE_NOT_GROWING, "no upward trend"},
     {"constant", CONSTANT, 300, 300, 10 * MIB, 1 * MIB, 0, HS_LEAK_RULE_NOT_GROWING, "no upward trend"},
+    /* The live detector's false positive on ok_warmup_plateau: a warm-up in
+     * the first third, then a plateau whose sampled estimate wanders
+     * (autocorrelated: entries are replaced slowly) by about the threshold. */
+    {"warm-up then a wandering plateau", WARMUP_WANDER, 300, 300, 1 * MIB, 1 * MIB, 0, HS_LEAK_RULE_GROWTH_STOPPED,
+     "warm-up then plateau"},
 };
 #define NCASES (sizeof(cases) / sizeof(cases[0]))
 
@@ -128,6 +134,8 @@ static double shape_value(shape_t shape, double t, double n, rng_t *r)
         return 300 * MIB - 100 * KIB * t;
     case CONSTANT:
         return 100 * MIB;
+    case WARMUP_WANDER:
+        return 100 * MIB + 24 * MIB * fmin(1, t / 100);
     }
     return 0;
 }
@@ -135,9 +143,17 @@ static double shape_value(shape_t shape, double t, double n, rng_t *r)
 static size_t make_series(hs_point_t *pts, const case_t *c, double noise, uint64_t seed)
 {
     rng_t r = {seed * 0x2545F4914F6CDD1Dull + 1};
+    double wander = 0;
     for (size_t i = 0; i < c->n; i++) {
+        double e = gauss(&r);
+        if (c->shape == WARMUP_WANDER) {
+            /* AR(1), correlation time 20 points, marginal sd 1: sampled
+             * estimates drift with turnover rather than jump. */
+            wander = 0.95 * wander + sqrt(1 - 0.95 * 0.95) * e;
+            e = wander;
+        }
         pts[i].t = (double)i;
-        pts[i].v = shape_value(c->shape, (double)i, (double)c->n, &r) + noise * gauss(&r);
+        pts[i].v = shape_value(c->shape, (double)i, (double)c->n, &r) + noise * e;
     }
     return c->n;
 }
