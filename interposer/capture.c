@@ -124,7 +124,7 @@ static ssize_t next_read(int f, void *buf, size_t n)
 /* libunwind is about to validate an address: it reads its pipe, and on
  * failure closes both numbers and makes a new pipe; then it writes into the
  * write end. Both numbers must be our pipe, or at least not the host's. */
-static ssize_t unwind_pipe_read(int f, void *buf, size_t n)
+static ssize_t unwind_pipe_read(void *buf, size_t n)
 {
     static _Atomic int repairing;
     for (;;) {
@@ -132,8 +132,8 @@ static ssize_t unwind_pipe_read(int f, void *buf, size_t n)
             sched_yield(); /* another thread is replacing the pipe: microseconds */
         int a = unw_pipe[0], b = unw_pipe[1];
         int a_ours = is_unwind_pipe(a), b_ours = is_unwind_pipe(b);
-        if ((a_ours && b_ours) || ((a_ours || is_free(a)) && (b_ours || is_free(b))))
-            return next_read(a == f ? f : a, buf, n); /* ours, or free: libunwind's reopen harms nothing */
+        if ((a_ours || is_free(a)) && (b_ours || is_free(b)))
+            return next_read(a, buf, n); /* ours, or free: libunwind's reopen harms nothing */
         /* The host owns a number libunwind would read, write or close. */
         if (!atomic_exchange(&repairing, 1))
             break;
@@ -165,7 +165,7 @@ static ssize_t unwind_pipe_read(int f, void *buf, size_t n)
 HS_EXPORT ssize_t read(int f, void *buf, size_t n)
 {
     if (__builtin_expect(in_unwind, 0) && unw_pipe && f == unw_pipe[0])
-        return unwind_pipe_read(f, buf, n);
+        return unwind_pipe_read(buf, n);
     return next_read(f, buf, n);
 }
 
