@@ -32,4 +32,13 @@ void hs_cmd_stats_usage(FILE *out);
 int hs_cmd_plot(int argc, char **argv);
 void hs_cmd_plot_usage(FILE *out);
 
+/* The last branches of a one-DUMP command's argument loop, shared so that
+ * every command words its refusals alike: arg is an unknown option (unless
+ * after "--"), a second DUMP, or the DUMP, stored in *path. Returns 0, or
+ * HS_EXIT_BAD_INPUT after one line on stderr. */
+int hs_cli_dump_operand(const char *cmd, const char *arg, int only_operands, const char **path);
+/* After the loop: HS_EXIT_BAD_INPUT with "missing DUMP (synopsis)" when no
+ * DUMP was given, else 0. */
+int hs_cli_need_dump(const char *cmd, const char *path, const char *synopsis);
+
 #endif

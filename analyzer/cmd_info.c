@@ -419,20 +419,12 @@ int hs_cmd_info(int argc, char **argv)
             return HS_EXIT_OK;
         } else if (!only_operands && strcmp(arg, "--stacks") == 0) {
             want_stacks = 1;
-        } else if (!only_operands && arg[0] == '-' && arg[1] != '\0') {
-            fprintf(stderr, "heapscope: info: unknown option '%s' (see heapscope help info)\n", arg);
+        } else if (hs_cli_dump_operand("info", arg, only_operands, &path)) {
             return HS_EXIT_BAD_INPUT;
-        } else if (path) {
-            fprintf(stderr, "heapscope: info: one DUMP at a time ('%s' and '%s' given)\n", path, arg);
-            return HS_EXIT_BAD_INPUT;
-        } else {
-            path = arg;
         }
     }
-    if (!path) {
-        fprintf(stderr, "heapscope: info: missing DUMP (heapscope info [--stacks] DUMP)\n");
+    if (hs_cli_need_dump("info", path, "heapscope info [--stacks] DUMP"))
         return HS_EXIT_BAD_INPUT;
-    }
 
     info_t info;
     memset(&info, 0, sizeof(info));

@@ -522,14 +522,8 @@ int hs_cmd_plot(int argc, char **argv)
             value = arg + 9;
         } else if (!only_operands && strncmp(arg, "-o", 2) == 0) {
             value = arg + 2;
-        } else if (!only_operands && arg[0] == '-' && arg[1] != '\0') {
-            fprintf(stderr, "heapscope: plot: unknown option '%s' (see heapscope help plot)\n", arg);
+        } else if (hs_cli_dump_operand("plot", arg, only_operands, &path)) {
             return HS_EXIT_BAD_INPUT;
-        } else if (path) {
-            fprintf(stderr, "heapscope: plot: one DUMP at a time ('%s' and '%s' given)\n", path, arg);
-            return HS_EXIT_BAD_INPUT;
-        } else {
-            path = arg;
         }
         if (value) {
             if (output) {
@@ -543,10 +537,8 @@ int hs_cmd_plot(int argc, char **argv)
             output = value;
         }
     }
-    if (!path) {
-        fprintf(stderr, "heapscope: plot: missing DUMP (heapscope plot DUMP -o FILE.svg)\n");
+    if (hs_cli_need_dump("plot", path, "heapscope plot DUMP -o FILE.svg"))
         return HS_EXIT_BAD_INPUT;
-    }
     if (!output) {
         fprintf(stderr, "heapscope: plot: missing -o FILE.svg (or -o - for stdout)\n");
         return HS_EXIT_BAD_INPUT;

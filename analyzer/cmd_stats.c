@@ -253,20 +253,12 @@ int hs_cmd_stats(int argc, char **argv)
             }
             format_flag = arg;
             format = arg[2] == 'c' ? FORMAT_CSV : FORMAT_JSON;
-        } else if (!only_operands && arg[0] == '-' && arg[1] != '\0') {
-            fprintf(stderr, "heapscope: stats: unknown option '%s' (see heapscope help stats)\n", arg);
+        } else if (hs_cli_dump_operand("stats", arg, only_operands, &path)) {
             return HS_EXIT_BAD_INPUT;
-        } else if (path) {
-            fprintf(stderr, "heapscope: stats: one DUMP at a time ('%s' and '%s' given)\n", path, arg);
-            return HS_EXIT_BAD_INPUT;
-        } else {
-            path = arg;
         }
     }
-    if (!path) {
-        fprintf(stderr, "heapscope: stats: missing DUMP (heapscope stats [--csv | --json] DUMP)\n");
+    if (hs_cli_need_dump("stats", path, "heapscope stats [--csv | --json] DUMP"))
         return HS_EXIT_BAD_INPUT;
-    }
 
     char err[512];
     hs_model_t *m = NULL;

@@ -31,6 +31,28 @@ static const command_t commands[] = {
 };
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
 
+int hs_cli_dump_operand(const char *cmd, const char *arg, int only_operands, const char **path)
+{
+    if (!only_operands && arg[0] == '-' && arg[1] != '\0') {
+        fprintf(stderr, "heapscope: %s: unknown option '%s' (see heapscope help %s)\n", cmd, arg, cmd);
+        return HS_EXIT_BAD_INPUT;
+    }
+    if (*path) {
+        fprintf(stderr, "heapscope: %s: one DUMP at a time ('%s' and '%s' given)\n", cmd, *path, arg);
+        return HS_EXIT_BAD_INPUT;
+    }
+    *path = arg;
+    return 0;
+}
+
+int hs_cli_need_dump(const char *cmd, const char *path, const char *synopsis)
+{
+    if (path)
+        return 0;
+    fprintf(stderr, "heapscope: %s: missing DUMP (%s)\n", cmd, synopsis);
+    return HS_EXIT_BAD_INPUT;
+}
+
 static const command_t *find_command(const char *name)
 {
     for (size_t i = 0; i < N_COMMANDS; i++)
