@@ -6,7 +6,7 @@
 # check_for_unsafe_libc_functions is the model). Usage: audit-lib.sh LIB
 set -eu
 lib=${1:-build/libheapscope.so}
-expected="aligned_alloc calloc free malloc malloc_usable_size memalign pipe2 posix_memalign pthread_create pvalloc read realloc reallocarray valloc"
+expected="aligned_alloc calloc dlclose free malloc malloc_usable_size memalign pipe2 posix_memalign pthread_create pvalloc read realloc reallocarray valloc"
 exports=$(nm -D --defined-only "$lib" | awk '$2 ~ /^[TWDBV]$/ {print $3}' | grep -v '^_init$\|^_fini$' | sort | tr '\n' ' ' | sed 's/ $//')
 if [ "$exports" != "$expected" ]; then
     echo "audit: $lib exports '$exports', expected '$expected'" >&2
@@ -14,7 +14,8 @@ if [ "$exports" != "$expected" ]; then
 fi
 # Allocating or stdio/locale functions: each would recurse into our hooks or
 # deadlock on a lock the host holds when it calls malloc. (dladdr is allowed:
-# only the flusher thread calls it, to name the live leak warning's site.)
+# only the snapshot writer calls it, to name the live leak warning's site. dlclose is
+# exported so that stacks are written before the object they lie in unloads.)
 forbidden="printf fprintf vfprintf puts fputs fputc putc fwrite fread fopen fdopen fclose fflush
   setenv putenv unsetenv clearenv strdup strndup asprintf vasprintf getline getdelim
   qsort dlopen dlerror popen system opendir readdir scandir realpath
@@ -26,6 +27,19 @@ for f in $forbidden; do
 done
 if [ -n "$bad" ]; then
     echo "audit: $lib calls functions unsafe inside malloc hooks:$bad" >&2
+    exit 1
+fi
+# glibc's heap statistics walk every free chunk under the arena lock (150 ms
+# on a fragmented heap, the program stalled meanwhile; a deadlock when exit()
+# runs in a signal handler that interrupted malloc) and say 0 over another
+# allocator: heap figures come from interposer/heapstats.c instead.
+heap_walkers="mallinfo mallinfo2 malloc_info malloc_stats"
+bad=""
+for f in $heap_walkers; do
+    if echo "$undefined" | grep -qx "$f"; then bad="$bad $f"; fi
+done
+if [ -n "$bad" ]; then
+    echo "audit: $lib calls glibc's heap-walking statistics:$bad (use heapstats.c)" >&2
     exit 1
 fi
 echo "audit: $lib exports the $(echo "$expected" | wc -w) hooks only and calls nothing unsafe"

@@ -3,8 +3,9 @@
 # only when one is missing (so `make check` stays fast on a ready machine).
 set -e
 PKGS="gcc g++ make pkg-config libunwind-dev uthash-dev check zlib1g-dev binutils
-      python3 git coreutils valgrind redis-server redis-tools libjemalloc2 procps
-      libdw-dev libelf-dev libc6-dbg golang-go protobuf-compiler librsvg2-bin clang libclang-rt-14-dev"
+      python3 git coreutils valgrind redis-server redis-tools libjemalloc2 libtcmalloc-minimal4 libmimalloc2.0 procps
+      libdw-dev libelf-dev libc6-dbg golang-go protobuf-compiler librsvg2-bin clang libclang-rt-14-dev
+      libpython3.11-testsuite"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
