@@ -23,9 +23,11 @@ int hs_cmd_pprof(int argc, char **argv);
 int hs_cmd_report(int argc, char **argv);
 void hs_cmd_report_usage(FILE *out);
 struct hs_leak_result;
-/* The report's verdict on a dump's process series (for plot's trend line). */
-int hs_report_leak_trend(const char *path, double window_s, struct hs_leak_result *out, double *detected_at, char *err,
-                         size_t errlen);
+struct hs_input;
+/* The report's verdict on a dump's process series (for plot's trend line),
+ * read in a new pass over in (analyzer/input.h). */
+int hs_report_leak_trend(struct hs_input *in, double window_s, struct hs_leak_result *out, double *detected_at,
+                         char *err, size_t errlen);
 void hs_cmd_pprof_usage(FILE *out);
 int hs_cmd_stats(int argc, char **argv);
 void hs_cmd_stats_usage(FILE *out);

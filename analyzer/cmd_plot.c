@@ -15,6 +15,7 @@
 #include "cli.h"
 #include "textout.h"
 #include "hs_leak.h"
+#include "input.h"
 #include "model.h"
 
 enum { SERIES_HEAP, SERIES_RSS, SERIES_THREADS, SERIES_COUNT };
@@ -90,7 +91,8 @@ void hs_cmd_plot_usage(FILE *out)
                  "  -o, --output FILE  where to write the SVG; '-' is stdout\n"
                  "\n"
                  "A truncated tail is a warning on stderr (exit 0, the complete snapshots are\n"
-                 "drawn); a corrupt dump writes nothing and prints one error line (exit 2).\n");
+                 "drawn); a corrupt dump writes nothing and prints one error line (exit 2).\n"
+                 HS_INPUT_USAGE);
 }
 
 /* ---- collecting ---- */
@@ -544,16 +546,24 @@ int hs_cmd_plot(int argc, char **argv)
         return HS_EXIT_BAD_INPUT;
     }
 
+    /* Two passes (the series here, the leak trend in cmd_report.c): a
+     * pipe is spooled once. */
     char err[512];
     hs_model_t *m = NULL;
-    if (hs_model_open(path, &m, err, sizeof(err))) {
+    hs_input_t *in = NULL;
+    int open_rc = hs_input_open(path, HS_INPUT_REREAD, &in, err, sizeof(err));
+    if (open_rc == 0 && hs_input_model(in, &m, err, sizeof(err)))
+        open_rc = HS_EXIT_BAD_INPUT;
+    if (open_rc) {
         fprintf(stderr, "heapscope: %s\n", err);
-        return HS_EXIT_BAD_INPUT;
+        hs_input_close(in);
+        return open_rc;
     }
     plot_data_t *d = calloc(1, sizeof(*d));
     if (!d) {
         fprintf(stderr, "heapscope: plot: out of memory\n");
         hs_model_close(m);
+        hs_input_close(in);
         return HS_EXIT_FAILURE;
     }
     d->per_bucket = 1;
@@ -580,12 +590,14 @@ int hs_cmd_plot(int argc, char **argv)
         goto out;
     }
     /* The leak trend: the report's verdict on the same dump; drawn only
-     * when it found a leak, from the start of its window to the end. */
+     * when it found a leak, from the start of its window to the end. Its
+     * passes end this one: m has been read to the end and only its header
+     * (copied strings) is used below. */
     hs_leak_result_t leak;
     double detected_at = -1;
     plot_trend_t trend, *trend_p = NULL;
     char label[160], leak_err[512];
-    if (hs_report_leak_trend(path, 0, &leak, &detected_at, leak_err, sizeof(leak_err)) == 0 && leak.leaking) {
+    if (hs_report_leak_trend(in, 0, &leak, &detected_at, leak_err, sizeof(leak_err)) == 0 && leak.leaking) {
         char rate[48];
         snprintf(rate, sizeof(rate), "%.0f KiB/s", leak.slope / 1024);
         snprintf(label, sizeof(label), "leak trend (sampled estimate): +%s", rate);
@@ -604,5 +616,6 @@ int hs_cmd_plot(int argc, char **argv)
 out:
     free(d);
     hs_model_close(m);
+    hs_input_close(in);
     return rc;
 }

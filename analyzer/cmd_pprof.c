@@ -19,6 +19,7 @@
 #include "cli.h"
 #include "hs_pprof.h"
 #include "hs_symbolize.h"
+#include "input.h"
 #include "model.h"
 #include "sites.h"
 #include "when.h"
@@ -40,7 +41,7 @@ void hs_cmd_pprof_usage(FILE *out)
             "  --base WHEN          subtract the state at WHEN: the profile shows what grew in between\n"
             "  --sample-type TYPE   default view: inuse_space (default), inuse_objects, alloc_space,\n"
             "                       alloc_objects\n"
-            "  --no-symbolize       leave symbolization to pprof (it reads the binaries itself)\n");
+            "  --no-symbolize       leave symbolization to pprof (it reads the binaries itself)\n" HS_INPUT_USAGE);
 }
 
 /* A row-state copy of one dump at one point in time. */
@@ -53,6 +54,7 @@ typedef struct {
 } point_t;
 
 typedef struct {
+    hs_input_t *input; /* read once: --at and --base come from the same pass */
     hs_model_t *model;
     point_t at, base;
     int has_base;
@@ -371,6 +373,8 @@ int hs_cmd_pprof(int argc, char **argv)
     if (first_dump < 0)
         return HS_EXIT_BAD_INPUT;
     size_t ndumps = (size_t)(argc - first_dump);
+    if (hs_input_check_operands("pprof", argv + first_dump, (int)ndumps))
+        return HS_EXIT_BAD_INPUT;
     dump_t *dumps = calloc(ndumps, sizeof(*dumps));
     build_t b = {0};
     int status = HS_EXIT_FAILURE;
@@ -388,9 +392,12 @@ int hs_cmd_pprof(int argc, char **argv)
         d->at.when = at;
         d->base.when = base;
         d->has_base = has_base;
-        if (hs_model_open(argv[first_dump + (int)i], &d->model, err, sizeof(err)) || read_dump(d, err, sizeof(err))) {
+        int open_rc = hs_input_open(argv[first_dump + (int)i], HS_INPUT_ONCE, &d->input, err, sizeof(err));
+        if (open_rc == 0 && (hs_input_model(d->input, &d->model, err, sizeof(err)) || read_dump(d, err, sizeof(err))))
+            open_rc = HS_EXIT_BAD_INPUT;
+        if (open_rc) {
             fprintf(stderr, "heapscope: %s\n", err);
-            status = HS_EXIT_BAD_INPUT;
+            status = open_rc;
             goto out;
         }
     }
@@ -433,6 +440,7 @@ int hs_cmd_pprof(int argc, char **argv)
 out:
     for (size_t i = 0; dumps && i < ndumps; i++) {
         hs_model_close(dumps[i].model);
+        hs_input_close(dumps[i].input);
         free(dumps[i].at.rows);
         free(dumps[i].base.rows);
     }

@@ -6,6 +6,7 @@
 
 #include "cli.h"
 #include "hs_format.h"
+#include "input.h"
 
 typedef struct {
     const char *name;
@@ -73,15 +74,23 @@ static void usage(FILE *out)
     fprintf(out, "  %-44s %s\n", "help [COMMAND]", "this text, or the options of one command");
     fprintf(out,
             "\n"
+            "DUMP is a dump file, or - for stdin (given once at most; not a terminal). Pipes,\n"
+            "process substitution <(...) and FIFOs work too: report and plot read a dump twice\n"
+            "and first copy such input into an unlinked file in $TMPDIR (or /tmp). A FIFO or a\n"
+            "device must deliver its first bytes within %d s; a pipe is read until its writer\n"
+            "closes it.\n"
+            "\n"
             "exit status:\n"
             "  0    success (also for a dump with a truncated tail, reported as a warning)\n"
-            "  1    failure of the environment: libheapscope.so not found, out of memory, read error\n"
-            "  2    usage error or bad input: unknown command or flag, invalid value,\n"
-            "       missing, unreadable or corrupt dump (one line on stderr names the file and byte offset)\n"
+            "  1    failure of the environment: libheapscope.so not found, out of memory, read error,\n"
+            "       no room for the copy of a piped dump\n"
+            "  2    usage error or bad input: unknown command or flag, invalid value, missing,\n"
+            "       unreadable, empty or corrupt dump, a FIFO nobody writes to (one line on stderr\n"
+            "       names the file and byte offset)\n"
             "  record exits with CMD's own status; 126 if CMD cannot be executed, 127 if it is not found.\n"
             "\n"
             "dump format version: %d\n",
-            HS_FORMAT_VERSION);
+            HS_INPUT_WAIT_SECONDS, HS_FORMAT_VERSION);
 }
 
 int main(int argc, char **argv)
