@@ -14,6 +14,7 @@
 
 #include "cli.h"
 #include "hs_reader.h"
+#include "input.h"
 
 typedef struct {
     uint64_t start, end, load_bias;
@@ -39,6 +40,16 @@ typedef struct {
     UT_hash_handle hh;
 } stack_entry_t;
 
+/* The last counts of one THREAD_SITES entry (creation stack, start routine). */
+typedef struct {
+    struct site_key {
+        uint64_t start_routine;
+        uint32_t stack_id, pad;
+    } key;
+    uint64_t started, exited;
+    UT_hash_handle hh;
+} thread_site_entry_t;
+
 typedef struct {
     const char *path;
     hs_header_rec_t header; /* strings point into the copies below */
@@ -49,7 +60,9 @@ typedef struct {
     size_t set_count;
     stack_entry_t *stacks;
     uint64_t stack_count, stacks_with_rows;
-    uint64_t threads_started, threads_exited;
+    uint64_t threads_started, threads_exited; /* THREAD records */
+    thread_site_entry_t *thread_sites;
+    uint64_t sites_started, sites_exited; /* sums of the sites' latest counts: exact */
     uint64_t snapshots;
     uint64_t first_monotonic_ns;
     uint32_t first_seq;
@@ -69,7 +82,8 @@ void hs_cmd_info_usage(FILE *out)
                  "    stack ID allocs N alloc_bytes N frees N free_bytes N est_alloc_objects F\n"
                  "          est_alloc_bytes F est_inuse_objects F est_inuse_bytes F\n"
                  "      frame I 0xADDR MAPPING_PATH|? 0xADDR_MINUS_LOAD_BIAS|0\n"
-                 "    (one line each; frame 0 is the allocation site, addresses are return addresses)\n");
+                 "    (one line each; frame 0 is the allocation site, addresses are return addresses)\n"
+                 HS_INPUT_USAGE);
 }
 
 static char *copy_str(hs_str_t s)
@@ -142,6 +156,12 @@ static void info_free(info_t *info)
         HASH_DEL(info->stacks, s);
         free(s->frames);
         free(s);
+    }
+    thread_site_entry_t *e, *etmp;
+    HASH_ITER(hh, info->thread_sites, e, etmp)
+    {
+        HASH_DEL(info->thread_sites, e);
+        free(e);
     }
 }
 
@@ -264,6 +284,41 @@ static int add_thread(info_t *info, const hs_record_t *rec, const hs_thread_rec_
     return 0;
 }
 
+/* Entries are cumulative: the totals move by each entry's change. */
+static int add_thread_sites(info_t *info, const hs_record_t *rec, const hs_thread_sites_rec_t *ts,
+                            hs_read_error_t *err)
+{
+    for (uint32_t i = 0; i < ts->count; i++) {
+        hs_thread_site_t site;
+        hs_reader_thread_site(ts, i, &site);
+        if (site.creation_stack_id != 0) {
+            stack_entry_t *s;
+            HASH_FIND(hh, info->stacks, &site.creation_stack_id, sizeof(site.creation_stack_id), s);
+            if (!s) {
+                hs_reader_set_corrupt(err, rec,
+                                      "entry %u: creation_stack_id %u is not defined by an earlier STACK record", i,
+                                      site.creation_stack_id);
+                return -1;
+            }
+        }
+        struct site_key key = {site.start_routine, site.creation_stack_id, 0};
+        thread_site_entry_t *e;
+        HASH_FIND(hh, info->thread_sites, &key, sizeof(key), e);
+        if (!e) {
+            e = calloc(1, sizeof(*e));
+            if (!e)
+                return oom(err);
+            e->key = key;
+            HASH_ADD(hh, info->thread_sites, key, sizeof(e->key), e);
+        }
+        info->sites_started += site.started - e->started;
+        info->sites_exited += site.exited - e->exited;
+        e->started = site.started;
+        e->exited = site.exited;
+    }
+    return 0;
+}
+
 static int add_record(info_t *info, const hs_record_t *rec, hs_read_error_t *err)
 {
     hs_decoded_t d;
@@ -291,6 +346,8 @@ static int add_record(info_t *info, const hs_record_t *rec, hs_read_error_t *err
         return add_snapshot(info, rec, &d.u.snapshot, err);
     case HS_REC_THREAD:
         return add_thread(info, rec, &d.u.thread, err);
+    case HS_REC_THREAD_SITES:
+        return add_thread_sites(info, rec, &d.u.thread_sites, err);
     default:
         return 0;
     }
@@ -388,7 +445,10 @@ static void print_info(FILE *out, const info_t *info)
         }
     }
     fprintf(out, "stack ids: %" PRIu64 " defined, %" PRIu64 " with rows\n", info->stack_count, info->stacks_with_rows);
-    fprintf(out, "threads: %" PRIu64 " started, %" PRIu64 " exited\n", info->threads_started, info->threads_exited);
+    /* THREAD_SITES counts are exact; THREAD records stop at the writer's queue. */
+    int exact = info->counts[HS_REC_THREAD_SITES] > 0;
+    fprintf(out, "threads: %" PRIu64 " started, %" PRIu64 " exited\n",
+            exact ? info->sites_started : info->threads_started, exact ? info->sites_exited : info->threads_exited);
     if (info->snapshots == 0) {
         fputs("snapshots: 0\nlast snapshot: none\n", out);
         return;
@@ -431,11 +491,20 @@ int hs_cmd_info(int argc, char **argv)
     info.path = path;
     hs_read_error_t err;
     hs_reader_t *r = NULL;
-    hs_read_status_t st = strcmp(path, "-") == 0 ? hs_reader_open_fd(0, &r, &err) : hs_reader_open(path, &r, &err);
+    hs_input_t *in = NULL;
     char msg[512];
-    int rc = HS_EXIT_OK;
+    int fd, rc = hs_input_open(path, HS_INPUT_ONCE, &in, msg, sizeof(msg));
+    if (rc == 0 && hs_input_pass(in, &fd, msg, sizeof(msg)))
+        rc = HS_EXIT_FAILURE;
+    if (rc) {
+        fprintf(stderr, "heapscope: %s\n", msg);
+        hs_input_close(in);
+        return rc;
+    }
+    hs_read_status_t st = hs_reader_open_fd(fd, &r, &err);
     if (st != HS_READ_OK) {
         fprintf(stderr, "heapscope: %s: %s\n", path, hs_reader_format_error(&err, msg, sizeof(msg)));
+        hs_input_close(in);
         return HS_EXIT_BAD_INPUT;
     }
     hs_record_t rec;
@@ -477,6 +546,7 @@ int hs_cmd_info(int argc, char **argv)
         }
     }
     hs_reader_close(r);
+    hs_input_close(in);
     info_free(&info);
     return rc;
 }

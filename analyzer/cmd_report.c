@@ -18,6 +18,7 @@
 #include "textout.h"
 #include "hs_leak.h"
 #include "hs_symbolize.h"
+#include "input.h"
 #include "model.h"
 #include "sites.h"
 
@@ -43,7 +44,7 @@ void hs_cmd_report_usage(FILE *out)
             "                     of the peak heap in use, but never below 64 KiB\n"
             "  --json             print a JSON object (one per dump in a \"dumps\" array when several)\n"
             "  --fail-on-leak     exit 3 when a leak (heap or threads) is found\n"
-            "  --no-symbolize     name frames by module+offset only\n");
+            "  --no-symbolize     name frames by module+offset only\n" HS_INPUT_USAGE);
 }
 
 typedef struct {
@@ -89,8 +90,22 @@ typedef struct tid_entry {
     UT_hash_handle hh;
 } tid_entry_t;
 
+/* The last counts of one THREAD_SITES entry. Several entries (creation
+ * stacks, routines) can name one thread_site_t: each moves it by its own
+ * change, so the site holds the sum of its entries' latest counts. */
+typedef struct site_counts {
+    struct site_counts_key {
+        uint64_t start_routine;
+        uint32_t stack_id, pad;
+    } key;
+    uint64_t started, exited;
+    thread_site_t *site;
+    UT_hash_handle hh;
+} site_counts_t;
+
 typedef struct {
     const char *path;
+    hs_input_t *input; /* read twice (pass1, pass2): a pipe is spooled */
     hs_symbolizer_t *sym;
     const hs_model_header_t *header;
     hs_model_t *model;
@@ -98,6 +113,8 @@ typedef struct {
     size_t nproc, proc_cap;
     thread_site_t *tsites;
     tid_entry_t *tids;
+    site_counts_t *site_counts; /* uthash by (creation stack id, start routine) */
+    int have_thread_sites;      /* a THREAD_SITES record was read: counts come from those */
     site_t *sites;        /* uthash by key */
     site_t **stack_site;  /* by stack index */
     size_t stack_site_len;
@@ -143,15 +160,18 @@ static const char *site_location(const hs_site_t *w, char *buf, size_t len)
 }
 
 /* ---- pass 1: process series and threads ------------------------------------ */
-static thread_site_t *thread_site_for(report_t *r, const hs_model_thread_t *t)
+static thread_site_t *thread_site_for(report_t *r, const hs_model_stack_t *creation_stack, uint64_t start_routine)
 {
     hs_site_t w;
     char start[300];
-    if (t->creation_stack)
-        hs_site_of_stack(r->sym, t->creation_stack, &w);
+    if (creation_stack)
+        hs_site_of_stack(r->sym, creation_stack, &w);
     else
         w = (hs_site_t){"?", NULL, 0, 0};
-    hs_site_function_at(r->sym, r->model, t->start_routine, start, sizeof(start));
+    if (!creation_stack && !start_routine)
+        snprintf(start, sizeof(start), "(sites beyond the interposer's table)");
+    else
+        hs_site_function_at(r->sym, r->model, start_routine, start, sizeof(start));
     for (thread_site_t *ts = r->tsites; ts; ts = ts->next)
         if (strcmp(ts->function, w.function) == 0 && strcmp(ts->start_routine, start) == 0)
             return ts;
@@ -167,13 +187,17 @@ static thread_site_t *thread_site_for(report_t *r, const hs_model_thread_t *t)
     return ts;
 }
 
+/* THREAD records count starts and exits only in dumps without THREAD_SITES
+ * records (a busy process's THREAD records are incomplete). */
 static void on_thread(void *ctx, const hs_model_thread_t *t)
 {
     report_t *r = ctx;
+    if (r->have_thread_sites)
+        return;
     tid_entry_t *e;
     HASH_FIND(hh, r->tids, &t->tid, sizeof(t->tid), e);
     if (t->event == HS_THREAD_STARTED) {
-        thread_site_t *ts = thread_site_for(r, t);
+        thread_site_t *ts = thread_site_for(r, t->creation_stack, t->start_routine);
         if (!ts)
             return;
         ts->started++;
@@ -193,12 +217,47 @@ static void on_thread(void *ctx, const hs_model_thread_t *t)
     }
 }
 
+/* Exact, cumulative counts by creation site. A snapshot's THREAD_SITES
+ * record comes before its SNAPSHOT record, so the live series sampled there
+ * is up to date. */
+static void on_thread_site(void *ctx, const hs_model_thread_site_t *s)
+{
+    report_t *r = ctx;
+    if (!r->have_thread_sites) {
+        /* The counts restart from the sites: what this snapshot's THREAD
+         * records counted so far is in them already. */
+        r->have_thread_sites = 1;
+        for (thread_site_t *ts = r->tsites; ts; ts = ts->next) {
+            ts->started = ts->exited = 0;
+            ts->live = 0;
+        }
+    }
+    struct site_counts_key key = {s->start_routine, s->creation_stack ? s->creation_stack->id : 0, 0};
+    site_counts_t *c;
+    HASH_FIND(hh, r->site_counts, &key, sizeof(key), c);
+    if (!c) {
+        thread_site_t *ts = thread_site_for(r, s->creation_stack, s->start_routine);
+        if (!ts || !(c = calloc(1, sizeof(*c))))
+            return;
+        c->key = key;
+        c->site = ts;
+        HASH_ADD(hh, r->site_counts, key, sizeof(c->key), c);
+    }
+    thread_site_t *ts = c->site;
+    ts->started += s->started - c->started;
+    ts->exited += s->exited - c->exited;
+    ts->live = (long)(ts->started - ts->exited);
+    c->started = s->started;
+    c->exited = s->exited;
+}
+
 static int pass1(report_t *r, char *err, size_t errlen)
 {
-    if (hs_model_open(r->path, &r->model, err, errlen))
+    if (hs_input_model(r->input, &r->model, err, errlen))
         return -1;
     r->header = hs_model_header(r->model);
     hs_model_set_thread_cb(r->model, on_thread, r);
+    hs_model_set_thread_site_cb(r->model, on_thread_site, r);
     hs_model_snapshot_t snap;
     int rc;
     double est = 0, freed = 0;
@@ -320,7 +379,7 @@ static int pass2(report_t *r, size_t first_index, size_t stride, char *err, size
     r->stack_site_len = 0;
     free(r->stack_site);
     r->stack_site = NULL;
-    if (hs_model_open(r->path, &r->model, err, errlen))
+    if (hs_input_model(r->input, &r->model, err, errlen))
         return -1;
     r->header = hs_model_header(r->model); /* the first model, and its header, are gone */
     size_t cap = (r->nproc - first_index) / stride + 2;
@@ -665,8 +724,15 @@ static void print_json(FILE *out, report_t *r)
         print_stack_names(out, r, s->top_stack, 1);
         fprintf(out, "]}");
     }
-    fprintf(out, "],\"threads\":{\"leak_detected\":%s,\"live\":%" PRIu64 ",\"suspects\":[",
-            r->threads_leak ? "true" : "false", last->threads);
+    uint64_t created = 0, exited = 0;
+    for (thread_site_t *ts = r->tsites; ts; ts = ts->next) {
+        created += ts->started;
+        exited += ts->exited;
+    }
+    fprintf(out,
+            "],\"threads\":{\"leak_detected\":%s,\"live\":%" PRIu64 ",\"created\":%" PRIu64
+            ",\"exited\":%" PRIu64 ",\"suspects\":[",
+            r->threads_leak ? "true" : "false", last->threads, created, exited);
     int first = 1;
     for (thread_site_t *ts = r->tsites; ts; ts = ts->next) {
         if (!ts->leak.leaking)
@@ -695,7 +761,18 @@ static void print_json(FILE *out, report_t *r)
         json_num(out, first_thread_detection);
     else
         fprintf(out, "null");
-    fprintf(out, "},\"at_exit\":[");
+    fprintf(out, ",\"sites\":[");
+    for (thread_site_t *ts = r->tsites; ts; ts = ts->next) {
+        fprintf(out, "%s{\"function\":", ts == r->tsites ? "" : ",");
+        hs_put_json_string(out, ts->function);
+        fprintf(out, ",\"file\":");
+        hs_put_json_string(out, ts->file);
+        fprintf(out, ",\"line\":%u,\"start_routine\":", ts->line);
+        hs_put_json_string(out, ts->start_routine);
+        fprintf(out, ",\"live_threads\":%ld,\"created\":%" PRIu64 ",\"exited\":%" PRIu64 "}", ts->live,
+                ts->started, ts->exited);
+    }
+    fprintf(out, "]},\"at_exit\":[");
     for (size_t i = 0; i < r->nat_exit; i++) {
         const site_t *s = r->at_exit[i];
         fprintf(out, "%s{\"function\":", i ? "," : "");
@@ -808,6 +885,12 @@ static void report_free(report_t *r)
         HASH_DEL(r->tids, e);
         free(e);
     }
+    site_counts_t *c, *ctmp;
+    HASH_ITER(hh, r->site_counts, c, ctmp)
+    {
+        HASH_DEL(r->site_counts, c);
+        free(c);
+    }
     while (r->tsites) {
         thread_site_t *next = r->tsites->next;
         free(r->tsites->function);
@@ -848,12 +931,13 @@ static void quiet_warn(void *ctx, const char *msg)
     fprintf(stderr, "heapscope: warning: %s\n", msg);
 }
 
-int hs_report_leak_trend(const char *path, double window_s, hs_leak_result_t *out, double *detected_at, char *err,
+int hs_report_leak_trend(hs_input_t *in, double window_s, hs_leak_result_t *out, double *detected_at, char *err,
                          size_t errlen)
 {
     report_t r;
     memset(&r, 0, sizeof(r));
-    r.path = path;
+    r.path = hs_input_name(in);
+    r.input = in;
     r.window_s = window_s;
     size_t first, stride;
     int rc = pass1(&r, err, errlen) || process_verdict(&r, &first, &stride, err, errlen) ? -1 : 0;
@@ -917,6 +1001,8 @@ int hs_cmd_report(int argc, char **argv)
         return HS_EXIT_BAD_INPUT;
     }
     int ndumps = argc - optind, any_leak = 0;
+    if (hs_input_check_operands("report", argv + optind, ndumps))
+        return HS_EXIT_BAD_INPUT;
     hs_symbolizer_t *sym = symbolize ? hs_symbolizer_new() : NULL;
     if (sym)
         hs_symbolizer_set_warn(sym, quiet_warn, NULL);
@@ -937,6 +1023,12 @@ int hs_cmd_report(int argc, char **argv)
         r->window_s = window;
         r->threshold = threshold;
         r->user_threshold = have_threshold;
+        int open_rc = hs_input_open(r->path, HS_INPUT_REREAD, &r->input, err, sizeof(err));
+        if (open_rc) {
+            fprintf(stderr, "heapscope: %s\n", err);
+            status = open_rc;
+            break;
+        }
         if (pass1(r, err, sizeof(err)) || analyze(r, err, sizeof(err))) {
             fprintf(stderr, "heapscope: %s\n", err);
             status = HS_EXIT_BAD_INPUT;
@@ -964,8 +1056,10 @@ int hs_cmd_report(int argc, char **argv)
         if (fail_on_leak && any_leak)
             status = 3;
     }
-    for (int i = 0; i < ndumps; i++)
+    for (int i = 0; i < ndumps; i++) {
         report_free(&reports[i]);
+        hs_input_close(reports[i].input);
+    }
     free(reports);
     if (sym)
         hs_symbolizer_free(sym);

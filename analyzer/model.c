@@ -41,6 +41,8 @@ struct hs_model {
     char warning[512];
     hs_model_thread_cb thread_cb;
     void *thread_ctx;
+    hs_model_thread_site_cb thread_site_cb;
+    void *thread_site_ctx;
 };
 
 static char *copy_str(hs_str_t s)
@@ -308,6 +310,29 @@ static int apply_thread(hs_model_t *m, const hs_record_t *rec, const hs_thread_r
     return 0;
 }
 
+static int apply_thread_sites(hs_model_t *m, const hs_record_t *rec, const hs_thread_sites_rec_t *ts,
+                              hs_read_error_t *e)
+{
+    for (uint32_t i = 0; i < ts->count; i++) {
+        hs_thread_site_t site;
+        hs_reader_thread_site(ts, i, &site);
+        if (site.creation_stack_id && !find_stack(m, site.creation_stack_id)) {
+            hs_reader_set_corrupt(e, rec, "entry %u: creation_stack_id %u is not defined by an earlier STACK record",
+                                  i, site.creation_stack_id);
+            return -1;
+        }
+    }
+    for (uint32_t i = 0; m->thread_site_cb && i < ts->count; i++) {
+        hs_thread_site_t site;
+        hs_reader_thread_site(ts, i, &site);
+        stack_entry_t *entry = site.creation_stack_id ? find_stack(m, site.creation_stack_id) : NULL;
+        hs_model_thread_site_t ms = {ts->monotonic_ns, entry ? &entry->s : NULL, site.start_routine, site.started,
+                                     site.exited};
+        m->thread_site_cb(m->thread_site_ctx, &ms);
+    }
+    return 0;
+}
+
 /* Reads records until a SNAPSHOT has been applied (1), the data ends (0),
  * or something is wrong (-1). */
 static int advance(hs_model_t *m, hs_model_snapshot_t *snap, hs_read_error_t *e, int stop_after_header)
@@ -349,6 +374,9 @@ static int advance(hs_model_t *m, hs_model_snapshot_t *snap, hs_read_error_t *e,
         case HS_REC_THREAD:
             rc = apply_thread(m, &rec, &d.u.thread, e);
             break;
+        case HS_REC_THREAD_SITES:
+            rc = apply_thread_sites(m, &rec, &d.u.thread_sites, e);
+            break;
         case HS_REC_SNAPSHOT:
             return apply_snapshot(m, &rec, &d.u.snapshot, snap, e) ? -1 : 1;
         default:
@@ -359,7 +387,8 @@ static int advance(hs_model_t *m, hs_model_snapshot_t *snap, hs_read_error_t *e,
     }
 }
 
-int hs_model_open(const char *path, hs_model_t **out, char *err, size_t errlen)
+/* fd < 0: open path; else read fd, with path as its name. */
+static int model_open(const char *path, int fd, hs_model_t **out, char *err, size_t errlen)
 {
     *out = NULL;
     hs_model_t *m = calloc(1, sizeof(*m));
@@ -369,7 +398,8 @@ int hs_model_open(const char *path, hs_model_t **out, char *err, size_t errlen)
         return -1;
     }
     hs_read_error_t e;
-    if (hs_reader_open(path, &m->reader, &e) != HS_READ_OK) {
+    hs_read_status_t st = fd < 0 ? hs_reader_open(path, &m->reader, &e) : hs_reader_open_fd(fd, &m->reader, &e);
+    if (st != HS_READ_OK) {
         set_err(m, &e, err, errlen);
         hs_model_close(m);
         return -1;
@@ -389,6 +419,21 @@ int hs_model_open(const char *path, hs_model_t **out, char *err, size_t errlen)
     }
     *out = m;
     return 0;
+}
+
+int hs_model_open(const char *path, hs_model_t **out, char *err, size_t errlen)
+{
+    return model_open(path, -1, out, err, errlen);
+}
+
+int hs_model_open_fd(const char *name, int fd, hs_model_t **out, char *err, size_t errlen)
+{
+    if (fd < 0) {
+        *out = NULL;
+        snprintf(err, errlen, "%s: no file descriptor", name);
+        return -1;
+    }
+    return model_open(name, fd, out, err, errlen);
 }
 
 int hs_model_next(hs_model_t *m, hs_model_snapshot_t *snap, char *err, size_t errlen)
@@ -443,6 +488,11 @@ void hs_model_set_thread_cb(hs_model_t *m, hs_model_thread_cb cb, void *ctx)
 {
     m->thread_cb = cb;
     m->thread_ctx = ctx;
+}
+void hs_model_set_thread_site_cb(hs_model_t *m, hs_model_thread_site_cb cb, void *ctx)
+{
+    m->thread_site_cb = cb;
+    m->thread_site_ctx = ctx;
 }
 const char *hs_model_warning(const hs_model_t *m) { return m->warning[0] ? m->warning : NULL; }
 int hs_model_saw_end(const hs_model_t *m) { return hs_reader_saw_end(m->reader); }

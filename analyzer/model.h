@@ -63,14 +63,33 @@ typedef struct hs_model_thread {
 /* Called for every THREAD record, in file order, during hs_model_next. */
 typedef void (*hs_model_thread_cb)(void *ctx, const hs_model_thread_t *t);
 
+/* One entry of a THREAD_SITES record: a creation site's exact counts,
+ * cumulative since the process (or fork child) started. The THREAD records
+ * of a busy process are incomplete; these are not. */
+typedef struct hs_model_thread_site {
+    uint64_t monotonic_ns; /* of the record */
+    const hs_model_stack_t *creation_stack; /* NULL when unknown */
+    uint64_t start_routine; /* 0 with no creation stack: the overflow site (no room for the site) */
+    uint64_t started, exited; /* started >= exited */
+} hs_model_thread_site_t;
+
+/* Called for every entry of every THREAD_SITES record, in file order,
+ * during hs_model_next; a record's entries are all checked first. */
+typedef void (*hs_model_thread_site_cb)(void *ctx, const hs_model_thread_site_t *s);
+
 /* Opens the dump and reads its HEADER record. Returns 0, or -1
  * with a one-line message in err ("FILE: corrupt SNAPSHOT record at byte
  * offset N: why", "FILE: cannot open: ..."). */
 int hs_model_open(const char *path, hs_model_t **out, char *err, size_t errlen);
+/* The same over an open fd (not closed by the model), named name in
+ * messages: the commands get fd and name from analyzer/input.h, which
+ * handles `-`, pipes and FIFOs. */
+int hs_model_open_fd(const char *name, int fd, hs_model_t **out, char *err, size_t errlen);
 void hs_model_close(hs_model_t *m);
 const char *hs_model_path(const hs_model_t *m);
 const hs_model_header_t *hs_model_header(const hs_model_t *m);
 void hs_model_set_thread_cb(hs_model_t *m, hs_model_thread_cb cb, void *ctx);
+void hs_model_set_thread_site_cb(hs_model_t *m, hs_model_thread_site_cb cb, void *ctx);
 
 /* Applies records up to and including the next SNAPSHOT. Returns 1 with
  * *snap filled, 0 at the end of the data (clean end, or a truncated tail:

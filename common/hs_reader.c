@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +23,7 @@
 struct hs_reader {
     int fd;
     int owns_fd;
+    int copy_fd; /* -1, or where every byte read is also written (hs_reader_open_fd_copy) */
     uint8_t *buf;
     size_t cap;
     size_t start, end;   /* buf[start..end) is unconsumed file data */
@@ -36,17 +38,19 @@ struct hs_reader {
 static const char *const type_names[] = {
     [HS_REC_HEADER] = "HEADER",     [HS_REC_MAPPINGS] = "MAPPINGS", [HS_REC_STACK] = "STACK",
     [HS_REC_SNAPSHOT] = "SNAPSHOT", [HS_REC_THREAD] = "THREAD",     [HS_REC_END] = "END", [HS_REC_LEAK] = "LEAK",
+    [HS_REC_THREAD_SITES] = "THREAD_SITES",
 };
 /* "SNAPSHOT record" etc.: err->subject must outlive the reader. */
 static const char *const type_subjects[] = {
     [HS_REC_HEADER] = "HEADER record",     [HS_REC_MAPPINGS] = "MAPPINGS record",
     [HS_REC_STACK] = "STACK record",       [HS_REC_SNAPSHOT] = "SNAPSHOT record",
     [HS_REC_THREAD] = "THREAD record",     [HS_REC_END] = "END record", [HS_REC_LEAK] = "LEAK record",
+    [HS_REC_THREAD_SITES] = "THREAD_SITES record",
 };
 static const char *const reason_names[] = {
     [HS_REASON_INTERVAL] = "interval",       [HS_REASON_EXIT] = "exit",
     [HS_REASON_FORK_PARENT] = "fork-parent", [HS_REASON_FORK_CHILD] = "fork-child",
-    [HS_REASON_SIGNAL] = "signal",
+    [HS_REASON_SIGNAL] = "signal",           [HS_REASON_DLCLOSE] = "dlclose",
 };
 static const char *const stat_names[HS_SNAPSHOT_STAT_COUNT] = {
     [HS_STAT_HEAP_IN_USE] = "heap_in_use",
@@ -62,6 +66,7 @@ static const char *const stat_names[HS_SNAPSHOT_STAT_COUNT] = {
     [HS_STAT_LOST_SAMPLES] = "lost_samples",
     [HS_STAT_LIVE_SAMPLES] = "live_samples",
     [HS_STAT_STACKS] = "stacks",
+    [HS_STAT_HEAP_SOURCE] = "heap_source",
 };
 
 const char *hs_reader_type_name(uint32_t type)
@@ -72,6 +77,15 @@ const char *hs_reader_type_name(uint32_t type)
 const char *hs_reader_reason_name(uint32_t reason)
 {
     return reason >= 1 && reason <= HS_REASON_MAX ? reason_names[reason] : "?";
+}
+
+const char *hs_reader_heap_source_name(uint64_t source)
+{
+    static const char *const names[] = {
+        [HS_HEAP_SOURCE_SAMPLED] = "sampled",   [HS_HEAP_SOURCE_JEMALLOC] = "jemalloc",
+        [HS_HEAP_SOURCE_TCMALLOC] = "tcmalloc", [HS_HEAP_SOURCE_MIMALLOC] = "mimalloc",
+    };
+    return source <= HS_HEAP_SOURCE_MAX ? names[source] : "unknown";
 }
 
 const char *hs_reader_stat_name(uint32_t stat)
@@ -157,6 +171,29 @@ const char *hs_reader_format_error(const hs_read_error_t *err, char *buf, size_t
 
 /* ---- framing ---- */
 
+/* Writes the n bytes just read (they start at the file offset right after
+ * the unconsumed data) to r->copy_fd; -1 with r->err set on failure. */
+static int copy_out(hs_reader_t *r, const uint8_t *p, size_t n)
+{
+    uint64_t at = r->buf_offset + (r->end - r->start);
+    while (n > 0) {
+        ssize_t put = write(r->copy_fd, p, n);
+        if (put < 0 && errno == EINTR)
+            continue;
+        if (put <= 0) {
+            int e = put < 0 ? errno : EIO;
+            fail(r, HS_READ_IO, at, "file", "cannot copy the data at byte offset %llu to the spool file: %s",
+                 (unsigned long long)at, strerror(e));
+            r->err.errno_value = e;
+            return -1;
+        }
+        p += put;
+        n -= (size_t)put;
+        at += (uint64_t)put;
+    }
+    return 0;
+}
+
 /* Makes at least n unconsumed bytes available, or fewer only at EOF (0 =
  * enough, 1 = EOF came first, -1 = read error with r->err set). The buffer
  * grows only when it is full of bytes actually read, so a hostile length
@@ -190,6 +227,12 @@ static int fill(hs_reader_t *r, size_t n)
         if (got < 0) {
             if (errno == EINTR)
                 continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                /* An inherited stdin may be non-blocking: wait as read(2) would. */
+                struct pollfd pfd = {.fd = r->fd, .events = POLLIN};
+                if (poll(&pfd, 1, -1) >= 0 || errno == EINTR)
+                    continue;
+            }
             int e = errno;
             fail(r, HS_READ_IO, r->buf_offset + (r->end - r->start), "file", "read error at byte offset %llu: %s",
                  (unsigned long long)(r->buf_offset + (r->end - r->start)), strerror(e));
@@ -198,6 +241,8 @@ static int fill(hs_reader_t *r, size_t n)
         }
         if (got == 0)
             r->eof = 1;
+        if (r->copy_fd >= 0 && copy_out(r, r->buf + r->end, (size_t)got))
+            return -1;
         r->end += (size_t)got;
     }
     return 0;
@@ -255,6 +300,11 @@ static hs_read_status_t check_preamble(hs_reader_t *r)
 
 hs_read_status_t hs_reader_open_fd(int fd, hs_reader_t **out, hs_read_error_t *err)
 {
+    return hs_reader_open_fd_copy(fd, -1, out, err);
+}
+
+hs_read_status_t hs_reader_open_fd_copy(int fd, int copy_fd, hs_reader_t **out, hs_read_error_t *err)
+{
     *out = NULL;
     memset(err, 0, sizeof(*err));
     hs_reader_t *r = calloc(1, sizeof(*r));
@@ -265,6 +315,7 @@ hs_read_status_t hs_reader_open_fd(int fd, hs_reader_t **out, hs_read_error_t *e
         return HS_READ_IO;
     }
     r->fd = fd;
+    r->copy_fd = copy_fd;
     hs_read_status_t st = HS_READ_OK;
     int got = fill(r, HS_PREAMBLE_LEN);
     if (got < 0)
@@ -680,6 +731,53 @@ int hs_reader_decode_thread(const hs_record_t *rec, hs_thread_rec_t *out, hs_rea
     return 0;
 }
 
+int hs_reader_decode_thread_sites(const hs_record_t *rec, hs_thread_sites_rec_t *out, hs_read_error_t *err)
+{
+    pdec_t d;
+    if (begin(&d, rec, HS_REC_THREAD_SITES, err))
+        return -1;
+    out->monotonic_ns = get_u64(&d, "monotonic_ns");
+    out->count = get_u32(&d, "count");
+    if (d.dec.err)
+        return finish(&d, rec, err);
+    uint64_t need = (uint64_t)out->count * HS_THREAD_SITE_LEN;
+    if (need != hs_dec_remaining(&d.dec)) {
+        hs_reader_set_corrupt(err, rec, "count %u needs %llu bytes of entries, the payload has %zu", out->count,
+                              (unsigned long long)need, hs_dec_remaining(&d.dec));
+        return -1;
+    }
+    out->entries = rec->payload + d.dec.off;
+    for (uint32_t i = 0; i < out->count; i++) {
+        const uint8_t *entry = out->entries + (size_t)i * HS_THREAD_SITE_LEN;
+        unsigned long long entry_at =
+            (unsigned long long)(rec->offset + HS_RECORD_HEAD_LEN + (size_t)(entry - rec->payload));
+        hs_thread_site_t site;
+        hs_reader_thread_site(out, i, &site);
+        if (hs_load_u32(entry + 4) != 0) {
+            hs_reader_set_corrupt(err, rec, "entry %u (at byte offset %llu): reserved field is 0x%x, not 0", i,
+                                  entry_at, hs_load_u32(entry + 4));
+            return -1;
+        }
+        if (site.exited > site.started) {
+            hs_reader_set_corrupt(err, rec, "entry %u (at byte offset %llu): %llu threads exited but %llu started", i,
+                                  entry_at, (unsigned long long)site.exited, (unsigned long long)site.started);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+void hs_reader_thread_site(const hs_thread_sites_rec_t *s, uint32_t i, hs_thread_site_t *out)
+{
+    hs_dec_t d;
+    hs_dec_init(&d, s->entries + (size_t)i * HS_THREAD_SITE_LEN, HS_THREAD_SITE_LEN);
+    out->creation_stack_id = hs_dec_u32(&d);
+    (void)hs_dec_u32(&d); /* reserved, checked by the decoder */
+    out->start_routine = hs_dec_u64(&d);
+    out->started = hs_dec_u64(&d);
+    out->exited = hs_dec_u64(&d);
+}
+
 int hs_reader_decode_end(const hs_record_t *rec, hs_end_rec_t *out, hs_read_error_t *err)
 {
     pdec_t d;
@@ -745,6 +843,8 @@ int hs_reader_decode(const hs_record_t *rec, hs_decoded_t *out, hs_read_error_t 
         return hs_reader_decode_end(rec, &out->u.end, err);
     case HS_REC_LEAK:
         return hs_reader_decode_leak(rec, &out->u.leak, err);
+    case HS_REC_THREAD_SITES:
+        return hs_reader_decode_thread_sites(rec, &out->u.thread_sites, err);
     default:
         hs_reader_set_corrupt(err, rec, "unknown record type %u", rec->type);
         return -1;

@@ -51,6 +51,14 @@ typedef struct hs_reader hs_reader_t;
  * NULL and err says why (an empty file is HS_READ_TRUNCATED at offset 0). */
 hs_read_status_t hs_reader_open(const char *path, hs_reader_t **out, hs_read_error_t *err);
 hs_read_status_t hs_reader_open_fd(int fd, hs_reader_t **out, hs_read_error_t *err);
+/* Like hs_reader_open_fd, and every byte read from fd is also written to
+ * copy_fd as it arrives, so that a pipe can be read once and the copy read
+ * again (the analyzer spools non-seekable dumps this way). The copy holds
+ * exactly what was read: every record returned, a torn tail, and past a
+ * problem at most one buffer's worth (bounded by the record-size cap), never
+ * more: infinite input such as /dev/zero stops at its first bad bytes. A
+ * failed write is HS_READ_IO. */
+hs_read_status_t hs_reader_open_fd_copy(int fd, int copy_fd, hs_reader_t **out, hs_read_error_t *err);
 /* Next record. Once a call returns anything but HS_READ_OK, every later call
  * returns the same status. Framing rules: the first record is HEADER and no
  * other is; nothing follows END; payload_len <= HS_RECORD_MAX_PAYLOAD. */
@@ -74,6 +82,7 @@ void hs_reader_set_corrupt(hs_read_error_t *err, const hs_record_t *rec, const c
 const char *hs_reader_type_name(uint32_t type);
 const char *hs_reader_reason_name(uint32_t reason);      /* "interval", "exit", ... */
 const char *hs_reader_stat_name(uint32_t stat);          /* "heap_in_use", ... */
+const char *hs_reader_heap_source_name(uint64_t source); /* "sampled", "jemalloc", ... */
 const char *hs_reader_thread_event_name(uint32_t event); /* "started", "exited" */
 
 /* ---- decoded records. Strings and arrays point into the record payload. ---- */
@@ -152,6 +161,21 @@ typedef struct {
     hs_str_t message;
 } hs_leak_rec_t;
 
+/* One entry of a THREAD_SITES record: cumulative counts of one creation
+ * site, started >= exited. creation_stack_id 0 with start_routine 0 is the
+ * overflow site; creation_stack_id 0 otherwise is an unknown stack. */
+typedef struct {
+    uint32_t creation_stack_id;
+    uint64_t start_routine;
+    uint64_t started, exited;
+} hs_thread_site_t;
+
+typedef struct {
+    uint64_t monotonic_ns;
+    uint32_t count;
+    const uint8_t *entries; /* count x HS_THREAD_SITE_LEN validated bytes; hs_reader_thread_site */
+} hs_thread_sites_rec_t;
+
 typedef struct {
     uint32_t type; /* selects the union member */
     union {
@@ -162,6 +186,7 @@ typedef struct {
         hs_thread_rec_t thread;
         hs_end_rec_t end;
         hs_leak_rec_t leak;
+        hs_thread_sites_rec_t thread_sites;
     } u;
 } hs_decoded_t;
 
@@ -174,6 +199,9 @@ int hs_reader_decode_snapshot(const hs_record_t *rec, hs_snapshot_rec_t *out, hs
 int hs_reader_decode_thread(const hs_record_t *rec, hs_thread_rec_t *out, hs_read_error_t *err);
 int hs_reader_decode_end(const hs_record_t *rec, hs_end_rec_t *out, hs_read_error_t *err);
 int hs_reader_decode_leak(const hs_record_t *rec, hs_leak_rec_t *out, hs_read_error_t *err);
+/* Checks the entry count against the payload, reserved fields and exited <=
+ * started; whether the stack ids are defined is the caller's (cross-record). */
+int hs_reader_decode_thread_sites(const hs_record_t *rec, hs_thread_sites_rec_t *out, hs_read_error_t *err);
 /* Dispatches on rec->type. */
 int hs_reader_decode(const hs_record_t *rec, hs_decoded_t *out, hs_read_error_t *err);
 
@@ -182,5 +210,6 @@ void hs_reader_mapping_iter_init(hs_mapping_iter_t *it, const hs_mappings_rec_t 
 int hs_reader_mapping_iter_next(hs_mapping_iter_t *it, hs_mapping_t *out); /* 1 = *out filled, 0 = done */
 uint64_t hs_reader_stack_frame(const hs_stack_rec_t *s, uint32_t i);
 void hs_reader_snapshot_row(const hs_snapshot_rec_t *s, uint32_t i, hs_snapshot_row_t *out);
+void hs_reader_thread_site(const hs_thread_sites_rec_t *s, uint32_t i, hs_thread_site_t *out);
 
 #endif

@@ -1,7 +1,8 @@
 /* threads.c - per-thread bookkeeping: attaching a thread (RNG, countdown,
  * call-count block), the pthread_create hook with its creation stack, the
- * thread-exit destructor, and the lock-free queue of thread events that the
- * flusher drains. Never takes a lock on a path malloc can reach. */
+ * thread-exit destructor, the lock-free queue of thread events and the
+ * exact start/exit counters by creation site that the snapshot writer
+ * drains. Never takes a lock on a path malloc can reach. */
 #include <errno.h>
 #include <signal.h>
 #include <string.h>
@@ -9,9 +10,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "altstack.h"
 #include "arena.h"
 #include "capture.h"
+#include "hs_codec.h"
 #include "hs_format.h"
+#include "snapshot.h"
 #include "state.h"
 #include "tables.h"
 
@@ -19,7 +23,11 @@ static pthread_key_t exit_key;
 static _Atomic(hs_thread_block_t *) blocks; /* registry, push-only list */
 static _Atomic uint64_t attach_seq;
 
-/* ---- thread events: a bounded MPMC ring (Vyukov), single consumer ------- */
+/* ---- thread events: a bounded MPMC ring (Vyukov), single consumer -------
+ * Each event carries a tid and a time. Churn of more than EVENT_SLOTS
+ * events between two snapshots does not fit: the events that find the ring
+ * full are not recorded individually, and nothing is lost by it, because
+ * the site counters below count every start and exit. */
 #define EVENT_SLOTS 4096
 typedef struct {
     _Atomic uint64_t seq;
@@ -44,8 +52,7 @@ static void event_push(const hs_thread_event_t *ev)
                 return;
             }
         } else if (dif < 0) {
-            hs_lose_sample("thread event queue full");
-            return;
+            return; /* full: the site counters still count it (see above) */
         } else {
             pos = atomic_load_explicit(&event_tail, memory_order_relaxed);
         }
@@ -64,12 +71,155 @@ int hs_thread_event_pop(hs_thread_event_t *ev)
     return 1;
 }
 
+/* ---- thread sites: exact start and exit counts by creation site ----------
+ * A site is (creation stack id, start routine). Entries come from a fixed
+ * pool and are published into an open-addressing table with one CAS, as
+ * the stack table does (tables.c): no lock, no malloc, bounded probes, never
+ * removed. Entry 0 is the overflow site (stack 0, routine 0): a thread whose
+ * site finds no room counts there, so the totals stay exact when the table
+ * is full. 4096 sites and their table take 352 KiB of address space,
+ * touched as used. */
+#define SITE_POOL 4096             /* entries, the overflow site included */
+#define SITE_SLOTS (2 * SITE_POOL) /* table slots: never more than half full */
+#define SITE_PROBES 64
+
+typedef struct {
+    uint64_t start_routine;
+    uint32_t stack_id;
+    _Atomic uint32_t published; /* 1 once in the table: the key above is complete */
+    _Atomic uint64_t started, exited;
+    /* The snapshot writer's, under its lock: what file file_gen has. */
+    uint32_t file_gen;
+    uint32_t dirty; /* changed in this call of hs_threads_encode_sites */
+    uint64_t written_started, written_exited;
+    uint64_t take_started, take_exited; /* values read by that call's first pass */
+} thread_site_t;
+
+static thread_site_t *sites;                 /* SITE_POOL entries (hs_map) */
+static _Atomic(thread_site_t *) *site_slots; /* SITE_SLOTS */
+static _Atomic uint32_t site_next = 1;       /* pool entries handed out so far */
+
+static int is_site(const thread_site_t *s, uint32_t stack_id, uint64_t routine)
+{
+    return s->stack_id == stack_id && s->start_routine == routine;
+}
+
+/* Index of the site's entry; 0 (the overflow site) when there is no room. */
+static uint32_t site_index(uint32_t stack_id, uint64_t routine)
+{
+    if (!sites || (stack_id == 0 && routine == 0))
+        return 0;
+    /* Both halves spread over all 64 bits before the high bits are taken:
+     * one routine with thousands of consecutive stack ids must not share a
+     * few home slots (the probe bound would send them to the overflow). */
+    uint64_t h = (routine ^ (uint64_t)stack_id * 0x9E3779B97F4A7C15ull) * 0xC2B2AE3D27D4EB4Full;
+    size_t i = (size_t)((h ^ h >> 29) >> 32) & (SITE_SLOTS - 1);
+    thread_site_t *mine = NULL;
+    for (int probe = 0; probe < SITE_PROBES; probe++, i = (i + 1) & (SITE_SLOTS - 1)) {
+        /* acquire: pairs with the release CAS that published the entry's key */
+        thread_site_t *s = atomic_load_explicit(&site_slots[i], memory_order_acquire);
+        if (s) {
+            if (is_site(s, stack_id, routine))
+                return (uint32_t)(s - sites);
+            continue;
+        }
+        if (!mine) {
+            /* Checked first so that a full pool never wraps the counter. */
+            if (atomic_load_explicit(&site_next, memory_order_relaxed) >= SITE_POOL)
+                return 0;
+            uint32_t n = atomic_fetch_add_explicit(&site_next, 1, memory_order_relaxed);
+            if (n >= SITE_POOL)
+                return 0;
+            mine = &sites[n];
+            mine->stack_id = stack_id;
+            mine->start_routine = routine;
+        }
+        if (atomic_compare_exchange_strong_explicit(&site_slots[i], &s, mine, memory_order_release,
+                                                    memory_order_acquire)) {
+            /* release: the snapshot writer reads the key after seeing this */
+            atomic_store_explicit(&mine->published, 1, memory_order_release);
+            return (uint32_t)(mine - sites);
+        }
+        /* Lost the slot; the winner may be the same site. Our entry then
+         * stays unpublished: a hole the writer skips. */
+        if (is_site(s, stack_id, routine))
+            return (uint32_t)(s - sites);
+    }
+    return 0;
+}
+
+void hs_threads_encode_sites(struct hs_enc *enc, uint32_t file_gen, void (*need_stack)(uint32_t stack_id, void *ctx),
+                             void *ctx)
+{
+    if (!sites)
+        return;
+    uint32_t n = atomic_load_explicit(&site_next, memory_order_relaxed);
+    if (n > SITE_POOL)
+        n = SITE_POOL;
+    /* Pass 1: which sites changed, with their STACK records first. The
+     * values read here are the ones written, so a count that moves in
+     * between waits for the next snapshot rather than naming a stack the
+     * file lacks. */
+    uint32_t changed = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        thread_site_t *s = &sites[i];
+        s->dirty = 0;
+        if (!atomic_load_explicit(&s->published, memory_order_acquire))
+            continue;
+        if (s->file_gen != file_gen) { /* a new file (a fork child's) gets every site again */
+            s->file_gen = file_gen;
+            s->written_started = s->written_exited = 0;
+        }
+        /* exited first, acquire: pairs with the release increment in
+         * on_thread_exit, so every exit read has its start read too
+         * (started >= exited in every entry). */
+        uint64_t exited = atomic_load_explicit(&s->exited, memory_order_acquire);
+        uint64_t started = atomic_load_explicit(&s->started, memory_order_relaxed);
+        if (started == s->written_started && exited == s->written_exited)
+            continue;
+        /* A stack interned by another thread a moment ago may not be
+         * reachable by id yet: that site waits for the next snapshot. */
+        if (s->stack_id && !hs_stack_by_id(s->stack_id))
+            continue;
+        if (s->stack_id)
+            need_stack(s->stack_id, ctx);
+        s->take_started = started;
+        s->take_exited = exited;
+        s->dirty = 1;
+        changed++;
+    }
+    if (!changed)
+        return;
+    size_t rec = hs_enc_record_begin(enc, HS_REC_THREAD_SITES);
+    hs_enc_u64(enc, hs_now_mono_ns());
+    hs_enc_u32(enc, changed);
+    for (uint32_t i = 0; i < n; i++) {
+        thread_site_t *s = &sites[i];
+        if (!s->dirty)
+            continue;
+        hs_enc_u32(enc, s->stack_id);
+        hs_enc_u32(enc, 0);
+        hs_enc_u64(enc, s->start_routine);
+        hs_enc_u64(enc, s->take_started);
+        hs_enc_u64(enc, s->take_exited);
+        s->written_started = s->take_started;
+        s->written_exited = s->take_exited;
+    }
+    hs_enc_record_end(enc, rec);
+}
+
 pid_t hs_gettid(void) { return (pid_t)syscall(SYS_gettid); }
 
 static void on_thread_exit(void *value)
 {
     (void)value;
     hs_tls_t *t = &hs_tls;
+    if (t->thread_site) {
+        /* release: a snapshot that reads this exit (acquire) also reads
+         * this thread's start, counted before it in thread_trampoline. */
+        atomic_fetch_add_explicit(&sites[t->thread_site - 1].exited, 1, memory_order_release);
+        t->thread_site = 0;
+    }
     hs_thread_event_t ev = {.mono_ns = hs_now_mono_ns(), .event = HS_THREAD_EXITED, .tid = t->tid};
     event_push(&ev);
     /* The block stays this thread's until the kernel reports the thread gone
@@ -81,6 +231,11 @@ int hs_threads_init(void)
 {
     for (uint64_t i = 0; i < EVENT_SLOTS; i++)
         atomic_store_explicit(&events[i].seq, i, memory_order_relaxed);
+    sites = hs_map(SITE_POOL * sizeof(thread_site_t));
+    site_slots = hs_map(SITE_SLOTS * sizeof(*site_slots));
+    if (!sites || !site_slots)
+        return -1;
+    atomic_store_explicit(&sites[0].published, 1, memory_order_relaxed); /* the overflow site */
     return pthread_key_create(&exit_key, on_thread_exit);
 }
 
@@ -145,6 +300,17 @@ void hs_thread_attach(hs_tls_t *t)
     errno = saved_errno;
 }
 
+int hs_thread_run_on_own_stack(hs_tls_t *t, void (*fn)(void *), void *arg)
+{
+    hs_thread_block_t *b = t->block;
+    /* Only this thread uses its block's stack (a block is recycled once its
+     * thread no longer exists), and only with in_hook set, so a signal
+     * handler that samples cannot reuse a stack already in use. */
+    if (!b->stack_top)
+        b->stack_top = hs_altstack_map(HS_ALTSTACK_SAMPLE_SIZE);
+    return hs_altstack_call(b->stack_top, fn, arg);
+}
+
 void hs_thread_mark_internal(void)
 {
     hs_tls_t *t = &hs_tls;
@@ -168,17 +334,39 @@ void hs_threads_sum_calls(uint64_t *allocs, uint64_t *frees)
 
 void hs_threads_after_fork_child(void)
 {
-    /* Only the forking thread survives. The others' blocks keep their counts
-     * (the child inherits the totals) and become reusable. Queued thread
+    /* Only the forking thread survives. The others' blocks become reusable. Queued thread
      * events are the parent's (its dump records them) and a push that was
      * half done in another thread would stall the queue: start it empty. */
     for (uint64_t i = 0; i < EVENT_SLOTS; i++)
         atomic_store_explicit(&events[i].seq, i, memory_order_relaxed);
     atomic_store_explicit(&event_head, 0, memory_order_relaxed);
     atomic_store_explicit(&event_tail, 0, memory_order_relaxed);
+    /* The child's call counts start at the fork: inherited totals would
+     * read as millions of calls a second in its first snapshot. */
+    atomic_store_explicit(&hs_block_unattached.allocs, 0, memory_order_relaxed);
+    atomic_store_explicit(&hs_block_unattached.frees, 0, memory_order_relaxed);
     hs_tls_t *t = &hs_tls;
     t->tid = (uint32_t)hs_gettid();
+    /* Site counts restart too: the child's dump counts from the fork. Its
+     * one thread is alive, so if it came from pthread_create it counts as
+     * started in its site (its exit will be counted there). An entry that
+     * another thread had put in the table but not yet marked published
+     * would never be written: mark it here (only this thread runs). */
+    uint32_t n = atomic_load_explicit(&site_next, memory_order_relaxed);
+    for (uint32_t i = 0; sites && i < n && i < SITE_POOL; i++) {
+        atomic_store_explicit(&sites[i].started, 0, memory_order_relaxed);
+        atomic_store_explicit(&sites[i].exited, 0, memory_order_relaxed);
+    }
+    for (uint32_t i = 0; site_slots && i < SITE_SLOTS; i++) {
+        thread_site_t *s = atomic_load_explicit(&site_slots[i], memory_order_relaxed);
+        if (s)
+            atomic_store_explicit(&s->published, 1, memory_order_relaxed);
+    }
+    if (sites && t->thread_site)
+        atomic_store_explicit(&sites[t->thread_site - 1].started, 1, memory_order_relaxed);
     for (hs_thread_block_t *b = atomic_load_explicit(&blocks, memory_order_acquire); b; b = b->next) {
+        atomic_store_explicit(&b->allocs, 0, memory_order_relaxed);
+        atomic_store_explicit(&b->frees, 0, memory_order_relaxed);
         if (b == t->block)
             atomic_store_explicit(&b->tid, t->tid, memory_order_relaxed);
         else if (atomic_load_explicit(&b->state, memory_order_relaxed) == HS_BLOCK_ALIVE)
@@ -196,6 +384,7 @@ typedef struct {
     void *(*fn)(void *);
     void *arg;
     uint32_t parent_tid, stack_id;
+    uint32_t site; /* 1 + index of its thread site */
 } start_args_t;
 
 static void *thread_trampoline(void *raw)
@@ -205,6 +394,11 @@ static void *thread_trampoline(void *raw)
     hs_tls_t *t = &hs_tls;
     if (t->attached == HS_THREAD_NEW)
         hs_thread_attach(t);
+    if (sites) {
+        /* relaxed: on_thread_exit's release increment orders it for readers */
+        atomic_fetch_add_explicit(&sites[a.site - 1].started, 1, memory_order_relaxed);
+        t->thread_site = a.site;
+    }
     hs_thread_event_t ev = {.mono_ns = hs_now_mono_ns(),
                             .start_routine = (uintptr_t)a.fn,
                             .event = HS_THREAD_STARTED,
@@ -213,6 +407,13 @@ static void *thread_trampoline(void *raw)
                             .stack_id = a.stack_id};
     event_push(&ev);
     return a.fn(a.arg);
+}
+
+static void creation_on_own_stack(void *arg)
+{
+    start_args_t *a = arg;
+    a->stack_id = hs_record_stack_id();
+    hs_snapshot_safe_point(); /* a point the program passes: write what is due */
 }
 
 HS_EXPORT int pthread_create(pthread_t *th, const pthread_attr_t *attr, void *(*fn)(void *), void *arg)
@@ -231,7 +432,12 @@ HS_EXPORT int pthread_create(pthread_t *th, const pthread_attr_t *attr, void *(*
     a->fn = fn;
     a->arg = arg;
     a->parent_tid = t->tid;
-    a->stack_id = hs_record_stack_id();
+    a->stack_id = 0;
+    /* The creation stack is captured on the thread's sampling stack: a
+     * thread with a 16 KiB stack may create threads. */
+    if (hs_thread_run_on_own_stack(t, creation_on_own_stack, a) != 0)
+        hs_lose_sample("no memory for a sampling stack");
+    a->site = 1 + site_index(a->stack_id, (uintptr_t)fn);
     t->in_hook = 0;
     errno = saved_errno;
     int rc = hs_real.pthread_create(th, attr, thread_trampoline, a);

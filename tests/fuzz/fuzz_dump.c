@@ -66,6 +66,16 @@ static void on_thread(void *ctx, const hs_model_thread_t *t)
         touch_stack(t->creation_stack);
 }
 
+static void on_thread_site(void *ctx, const hs_model_thread_site_t *ts)
+{
+    (*(uint64_t *)ctx)++;
+    if (ts->exited > ts->started)
+        abort(); /* the reader promised exited <= started */
+    sink += ts->monotonic_ns ^ ts->start_routine ^ ts->started ^ ts->exited;
+    if (ts->creation_stack)
+        touch_stack(ts->creation_stack);
+}
+
 static void run_model(int fd)
 {
     char path[64], err[512];
@@ -83,6 +93,7 @@ static void run_model(int fd)
     touch_str(hs_model_path(m));
     uint64_t threads = 0;
     hs_model_set_thread_cb(m, on_thread, &threads);
+    hs_model_set_thread_site_cb(m, on_thread_site, &threads);
     hs_model_snapshot_t snap;
     int rc;
     while ((rc = hs_model_next(m, &snap, err, sizeof(err))) == 1) {
@@ -139,6 +150,13 @@ static void touch_decoded(const hs_decoded_t *d)
             hs_snapshot_row_t row;
             hs_reader_snapshot_row(&d->u.snapshot, i, &row);
             touch(&row, sizeof(row));
+        }
+        break;
+    case HS_REC_THREAD_SITES:
+        for (uint32_t i = 0; i < d->u.thread_sites.count; i++) {
+            hs_thread_site_t site;
+            hs_reader_thread_site(&d->u.thread_sites, i, &site);
+            touch(&site, sizeof(site));
         }
         break;
     default:

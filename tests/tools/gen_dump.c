@@ -3,10 +3,13 @@
  * snapshots, two thread events, END). It uses hs_codec's encoder, the same
  * one the interposer writes with, and must never depend on hs_reader: the
  * test checks the reader against values fixed here.
- * usage: gen_dump [--no-end] [--break KIND] [--flip N] OUT; prints
- * "TYPE OFFSET TOTAL_LEN" per record. --flip xors byte N with 0xff. --break writes a file whose records are each well-formed but
- * that breaks a cross-record rule: dup-stack, unknown-row, repeat-row, seq,
- * thread-stack. */
+ * usage: gen_dump [--no-end] [--thread-sites] [--break KIND] [--flip N] OUT;
+ * prints "TYPE OFFSET TOTAL_LEN" per record. --flip xors byte N with 0xff.
+ * --thread-sites adds two THREAD_SITES records (counts the THREAD records
+ * lack: 5 started, 4 exited in all). --break writes a file whose records are
+ * each well-formed but that breaks a cross-record rule: dup-stack,
+ * unknown-row, repeat-row, seq, thread-stack, sites-stack (implies
+ * --thread-sites). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,7 +23,8 @@ static uint8_t *grow(uint8_t *old, size_t old_len, size_t new_cap)
     return realloc(old, new_cap);
 }
 
-static const char *const names[] = {"?", "HEADER", "MAPPINGS", "STACK", "SNAPSHOT", "THREAD", "END"};
+static const char *const names[] = {"?",      "HEADER", "MAPPINGS", "STACK",       "SNAPSHOT",
+                                     "THREAD", "END",    "LEAK",     "THREAD_SITES"};
 
 static void end_record(hs_enc_t *e, size_t start)
 {
@@ -92,14 +96,32 @@ static void thread(hs_enc_t *e, uint64_t mono, uint32_t event, uint32_t tid, uin
     end_record(e, at);
 }
 
+/* One THREAD_SITES record: n entries of (stack id, routine, started, exited). */
+static void thread_sites(hs_enc_t *e, uint64_t mono, uint32_t n, const uint64_t (*entries)[4])
+{
+    size_t at = hs_enc_record_begin(e, HS_REC_THREAD_SITES);
+    hs_enc_u64(e, mono);
+    hs_enc_u32(e, n);
+    for (uint32_t i = 0; i < n; i++) {
+        hs_enc_u32(e, (uint32_t)entries[i][0]);
+        hs_enc_u32(e, 0);
+        hs_enc_u64(e, entries[i][1]);
+        hs_enc_u64(e, entries[i][2]);
+        hs_enc_u64(e, entries[i][3]);
+    }
+    end_record(e, at);
+}
+
 int main(int argc, char **argv)
 {
-    int with_end = 1;
+    int with_end = 1, with_sites = 0;
     const char *out = NULL, *brk = "";
     long flip = -1;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--no-end") == 0)
             with_end = 0;
+        else if (strcmp(argv[i], "--thread-sites") == 0)
+            with_sites = 1;
         else if (strcmp(argv[i], "--break") == 0 && i + 1 < argc)
             brk = argv[++i];
         else if (strcmp(argv[i], "--flip") == 0 && i + 1 < argc)
@@ -108,9 +130,11 @@ int main(int argc, char **argv)
             out = argv[i];
     }
     if (!out) {
-        fprintf(stderr, "usage: gen_dump [--no-end] [--break KIND] [--flip N] OUT\n");
+        fprintf(stderr, "usage: gen_dump [--no-end] [--thread-sites] [--break KIND] [--flip N] OUT\n");
         return 2;
     }
+    if (strcmp(brk, "sites-stack") == 0)
+        with_sites = 1;
     const uint64_t t0 = 1700000000123456789ull; /* 2023-11-14T22:13:20.123Z */
     hs_enc_t e;
     hs_enc_init(&e, grow);
@@ -158,6 +182,12 @@ int main(int argc, char **argv)
         stack(&e, 1, 1, s3);
 
     thread(&e, 5100000000ull, HS_THREAD_STARTED, 4243, strcmp(brk, "thread-stack") == 0 ? 7 : 3000000000u);
+    if (with_sites) {
+        /* Cumulative counts: the one THREAD record above, and 3 threads
+         * whose THREAD records did not fit in the writer's queue. */
+        const uint64_t first[][4] = {{3000000000u, 0x401500, 1, 0}, {1, 0x401500, 3, 2}};
+        thread_sites(&e, 5100000001ull, 2, first);
+    }
 
     at = snapshot_begin(&e, 6000000000ull, t0 + 1000000000ull, 0, HS_REASON_INTERVAL, 100, 1);
     row(&e, strcmp(brk, "unknown-row") == 0 ? 9 : 1, 2, 1000, 0, 0, 2.2, 1100.0, 0, 0);
@@ -169,6 +199,13 @@ int main(int argc, char **argv)
     end_record(&e, at);
 
     thread(&e, 8000000000ull, HS_THREAD_EXITED, 4243, 0);
+    if (with_sites) {
+        /* Only changed entries; stack 1's entry keeps 3 started, 2 exited.
+         * Then the overflow site (stack 0, routine 0): 1 more thread. */
+        const uint64_t second[][4] = {{strcmp(brk, "sites-stack") == 0 ? 7 : 3000000000u, 0x401500, 1, 1},
+                                      {0, 0, 1, 1}};
+        thread_sites(&e, 8000000001ull, 2, second);
+    }
 
     /* Stack 1 has no row here: it keeps its seq-1 row. */
     int repeat = strcmp(brk, "repeat-row") == 0;

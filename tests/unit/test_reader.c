@@ -1,11 +1,13 @@
 /* test_reader.c - Check suite for common/hs_codec.c and common/hs_reader.c:
  * codec primitives and crc32, a writer/reader round trip of every record
  * type, every truncation and every single-byte corruption of a small dump,
- * hostile lengths and counts, bad preambles, record order, partial reads.
+ * hostile lengths and counts, bad preambles, record order, partial reads,
+ * the copy a spooling reader makes.
  * Dumps are built with hs_codec's encoder (as the interposer writes them)
  * and fed to the reader through memfds and pipes; nothing touches disk. */
 #include <check.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
@@ -149,6 +151,26 @@ static void add_thread(dump_t *d, uint32_t event)
     rec_end(d);
 }
 
+static void enc_thread_site(hs_enc_t *e, uint32_t stack_id, uint64_t routine, uint64_t started, uint64_t exited)
+{
+    hs_enc_u32(e, stack_id);
+    hs_enc_u32(e, 0);
+    hs_enc_u64(e, routine);
+    hs_enc_u64(e, started);
+    hs_enc_u64(e, exited);
+}
+
+/* A creation site and the overflow site (stack 0, routine 0). */
+static void add_thread_sites(dump_t *d)
+{
+    rec_begin(d, HS_REC_THREAD_SITES);
+    hs_enc_u64(&d->enc, 777);
+    hs_enc_u32(&d->enc, 2);
+    enc_thread_site(&d->enc, 1, 0x400abc, 10030, 10000);
+    enc_thread_site(&d->enc, 0, 0, 5, 5);
+    rec_end(d);
+}
+
 static void add_end(dump_t *d)
 {
     rec_begin(d, HS_REC_END);
@@ -169,6 +191,7 @@ static void build_small(dump_t *d)
     add_snapshot(d, 0, 1);
     add_snapshot(d, 1, 2);
     add_thread(d, HS_THREAD_EXITED);
+    add_thread_sites(d);
     add_end(d);
     ck_assert(!d->enc.failed);
 }
@@ -424,6 +447,25 @@ START_TEST(test_roundtrip_every_type)
     ck_assert_uint_eq(t.event, HS_THREAD_EXITED);
 
     ck_assert_int_eq(hs_reader_next(r, &rec), HS_READ_OK);
+    ck_assert_int_eq(hs_reader_decode(&rec, &any, &derr), 0);
+    ck_assert_uint_eq(any.type, HS_REC_THREAD_SITES);
+    ck_assert_str_eq(hs_reader_type_name(rec.type), "THREAD_SITES");
+    hs_thread_sites_rec_t ts = any.u.thread_sites;
+    ck_assert_uint_eq(ts.monotonic_ns, 777);
+    ck_assert_uint_eq(ts.count, 2);
+    hs_thread_site_t site;
+    hs_reader_thread_site(&ts, 0, &site);
+    ck_assert_uint_eq(site.creation_stack_id, 1);
+    ck_assert_uint_eq(site.start_routine, 0x400abc);
+    ck_assert_uint_eq(site.started, 10030);
+    ck_assert_uint_eq(site.exited, 10000);
+    hs_reader_thread_site(&ts, 1, &site);
+    ck_assert_uint_eq(site.creation_stack_id, 0);
+    ck_assert_uint_eq(site.start_routine, 0);
+    ck_assert_uint_eq(site.started, 5);
+    ck_assert_uint_eq(site.exited, 5);
+
+    ck_assert_int_eq(hs_reader_next(r, &rec), HS_READ_OK);
     hs_end_rec_t end;
     ck_assert_int_eq(hs_reader_decode_end(&rec, &end, &derr), 0);
     ck_assert_uint_eq(end.monotonic_ns, 999);
@@ -626,7 +668,7 @@ START_TEST(test_bad_preamble)
     read_all(copy, d.enc.len, &res);
     ck_assert_int_eq(res.open_status, HS_READ_CORRUPT);
     ck_assert_uint_eq(res.err.offset, HS_MAGIC_LEN);
-    ck_assert_ptr_nonnull(strstr(res.err.why, "version 2"));
+    ck_assert_ptr_nonnull(strstr(res.err.why, "unsupported format version"));
 
     memcpy(copy, d.enc.buf, d.enc.len);
     copy[HS_MAGIC_LEN + 4] = 1;
@@ -640,7 +682,7 @@ START_TEST(test_bad_preamble)
     ck_assert_int_eq(res.open_status, HS_READ_TRUNCATED);
     read_all((const uint8_t *)"ELF", 3, &res);
     ck_assert_int_eq(res.open_status, HS_READ_CORRUPT);
-    read_all((const uint8_t *)"HSDUMP\r\n\2", 9, &res); /* ends inside a wrong version */
+    read_all((const uint8_t *)"HSDUMP\r\n\7", 9, &res); /* ends inside a wrong version */
     ck_assert_int_eq(res.open_status, HS_READ_CORRUPT);
 
     /* Not a dump at all: a text file longer than the preamble. */
@@ -942,6 +984,61 @@ static void thread_short(hs_enc_t *e)
     hs_enc_u32(e, 0); /* start_routine cut to 4 bytes */
 }
 
+static void sites_head(hs_enc_t *e, uint32_t count)
+{
+    hs_enc_u64(e, 1);
+    hs_enc_u32(e, count);
+}
+static void sites_ok(hs_enc_t *e)
+{
+    sites_head(e, 3);
+    enc_thread_site(e, 1, 0x401000, 7, 7);
+    enc_thread_site(e, 0, 0x401000, 2, 0); /* creation stack unknown */
+    enc_thread_site(e, 0, 0, 1, 1);        /* overflow site */
+}
+static void sites_empty(hs_enc_t *e) { sites_head(e, 0); }
+static void sites_count_short(hs_enc_t *e)
+{
+    sites_head(e, 2);
+    enc_thread_site(e, 1, 0x401000, 1, 0);
+}
+static void sites_count_long(hs_enc_t *e)
+{
+    sites_head(e, 1);
+    enc_thread_site(e, 1, 0x401000, 1, 0);
+    enc_thread_site(e, 2, 0x401000, 1, 0);
+}
+static void sites_count_huge(hs_enc_t *e)
+{
+    sites_head(e, 0xffffffffu);
+    enc_thread_site(e, 1, 0x401000, 1, 0);
+}
+static void sites_count_overflows(hs_enc_t *e) /* count x 32 wraps to 0 in 32 bits */
+{
+    sites_head(e, 0x08000000u);
+}
+static void sites_trailing(hs_enc_t *e)
+{
+    sites_ok(e);
+    hs_enc_u8(e, 0);
+}
+static void sites_reserved(hs_enc_t *e)
+{
+    sites_head(e, 1);
+    hs_enc_u32(e, 1);
+    hs_enc_u32(e, 9);
+    hs_enc_u64(e, 0x401000);
+    hs_enc_u64(e, 1);
+    hs_enc_u64(e, 0);
+}
+static void sites_more_exited(hs_enc_t *e)
+{
+    sites_head(e, 2);
+    enc_thread_site(e, 1, 0x401000, 3, 3);
+    enc_thread_site(e, 2, 0x401000, 3, 4);
+}
+static void sites_no_count(hs_enc_t *e) { hs_enc_u64(e, 1); }
+
 static void end_ok(hs_enc_t *e)
 {
     hs_enc_u64(e, 1);
@@ -1010,6 +1107,16 @@ static const struct {
     {"thread event 3", HS_REC_THREAD, thread_event3, 0, "event"},
     {"thread trailing", HS_REC_THREAD, thread_trailing, 0, "trailing"},
     {"thread short", HS_REC_THREAD, thread_short, 0, "start_routine"},
+    {"thread sites ok", HS_REC_THREAD_SITES, sites_ok, 1, NULL},
+    {"thread sites empty", HS_REC_THREAD_SITES, sites_empty, 1, NULL},
+    {"thread sites count short", HS_REC_THREAD_SITES, sites_count_short, 0, "count 2"},
+    {"thread sites count long", HS_REC_THREAD_SITES, sites_count_long, 0, "count 1"},
+    {"thread sites count huge", HS_REC_THREAD_SITES, sites_count_huge, 0, "count 4294967295"},
+    {"thread sites count overflows", HS_REC_THREAD_SITES, sites_count_overflows, 0, "count 134217728"},
+    {"thread sites trailing", HS_REC_THREAD_SITES, sites_trailing, 0, "count 3"},
+    {"thread sites reserved", HS_REC_THREAD_SITES, sites_reserved, 0, "reserved"},
+    {"thread sites exited > started", HS_REC_THREAD_SITES, sites_more_exited, 0, "entry 1"},
+    {"thread sites no count", HS_REC_THREAD_SITES, sites_no_count, 0, "count"},
     {"end ok", HS_REC_END, end_ok, 1, NULL},
     {"end reason 0", HS_REC_END, end_reason0, 0, "reason"},
     {"end reason 6", HS_REC_END, end_reason6, 0, "reason"},
@@ -1038,6 +1145,96 @@ END_TEST
 /* ---- sources ---- */
 
 /* A pipe delivering the dump one byte per write: every read is partial. */
+/* Reads fd to its end through a copying reader; returns the final status
+ * and leaves the copy's bytes in *copy (malloc'd) and *copy_len. */
+static hs_read_status_t read_copying(int fd, uint8_t **copy, size_t *copy_len, hs_read_error_t *err)
+{
+    int out = memfd_create("copy", MFD_CLOEXEC);
+    ck_assert_int_ge(out, 0);
+    hs_reader_t *r;
+    hs_read_status_t st = hs_reader_open_fd_copy(fd, out, &r, err);
+    if (st == HS_READ_OK) {
+        hs_record_t rec;
+        while ((st = hs_reader_next(r, &rec)) == HS_READ_OK)
+            ;
+        *err = *hs_reader_error(r);
+        hs_reader_close(r);
+    }
+    off_t n = lseek(out, 0, SEEK_END);
+    ck_assert_int_ge(n, 0);
+    *copy_len = (size_t)n;
+    *copy = malloc(*copy_len + 1);
+    ck_assert_ptr_nonnull(*copy);
+    ck_assert_int_eq(pread(out, *copy, *copy_len, 0), (ssize_t)*copy_len);
+    close(out);
+    return st;
+}
+
+/* The analyzer spools pipes with hs_reader_open_fd_copy: the copy must hold
+ * exactly the dump (or its torn tail), and stop soon after bad data. */
+START_TEST(test_copy_fd)
+{
+    dump_t d;
+    build_small(&d);
+    uint8_t *copy;
+    size_t len;
+    hs_read_error_t err;
+
+    int fd = mem_fd(d.enc.buf, d.enc.len);
+    ck_assert_int_eq(read_copying(fd, &copy, &len, &err), HS_READ_END);
+    ck_assert_uint_eq(len, d.enc.len);
+    ck_assert(memcmp(copy, d.enc.buf, len) == 0);
+    close(fd);
+    free(copy);
+
+    size_t torn = d.enc.len - 5;
+    fd = mem_fd(d.enc.buf, torn);
+    ck_assert_int_eq(read_copying(fd, &copy, &len, &err), HS_READ_TRUNCATED);
+    ck_assert_uint_eq(len, torn);
+    ck_assert(memcmp(copy, d.enc.buf, len) == 0);
+    uint64_t torn_at = err.offset;
+    result_t res;
+    read_all(copy, len, &res); /* the copy reads as the original did */
+    ck_assert_int_eq(res.final, HS_READ_TRUNCATED);
+    ck_assert_uint_eq(res.err.offset, torn_at);
+    close(fd);
+    free(copy);
+
+    /* A dump followed by 4 MiB of zeros: the copy stops one buffer in. */
+    size_t tail = 4u << 20;
+    uint8_t *padded = calloc(1, d.enc.len + tail);
+    ck_assert_ptr_nonnull(padded);
+    memcpy(padded, d.enc.buf, d.enc.len);
+    fd = mem_fd(padded, d.enc.len + tail);
+    ck_assert_int_eq(read_copying(fd, &copy, &len, &err), HS_READ_CORRUPT);
+    ck_assert(strstr(err.why, "after the END record") != NULL);
+    ck_assert_uint_le(len, d.enc.len + 2 * 64 * 1024);
+    close(fd);
+    free(copy);
+
+    /* Zeros from the start: no preamble, and only the first read copied. */
+    fd = mem_fd(padded + d.enc.len, tail);
+    ck_assert_int_eq(read_copying(fd, &copy, &len, &err), HS_READ_CORRUPT);
+    ck_assert(strstr(err.why, "bad magic") != NULL);
+    ck_assert_uint_le(len, 64 * 1024);
+    close(fd);
+    free(copy);
+    free(padded);
+
+    /* A copy that cannot be written is a read error naming the offset. */
+    fd = mem_fd(d.enc.buf, d.enc.len);
+    int readonly = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    ck_assert_int_ge(readonly, 0);
+    hs_reader_t *r;
+    ck_assert_int_eq(hs_reader_open_fd_copy(fd, readonly, &r, &err), HS_READ_IO);
+    ck_assert_ptr_null(r);
+    ck_assert(strstr(err.why, "byte offset 0") != NULL && strstr(err.why, "spool") != NULL);
+    close(readonly);
+    close(fd);
+    dump_free(&d);
+}
+END_TEST
+
 START_TEST(test_pipe_partial_reads)
 {
     dump_t d;
@@ -1147,6 +1344,7 @@ static Suite *reader_suite(void)
 
     TCase *src = tcase_create("sources");
     tcase_add_test(src, test_pipe_partial_reads);
+    tcase_add_test(src, test_copy_fd);
     tcase_add_test(src, test_open_errors);
     tcase_add_test(src, test_error_messages);
     suite_add_tcase(s, src);
