@@ -23,11 +23,13 @@ COMMON_SRCS := $(wildcard common/*.c)
 LIB_SRCS := $(wildcard interposer/*.c) common/hs_codec.c common/hs_leak.c
 CLI_SRCS := $(wildcard analyzer/*.c) $(COMMON_SRCS)
 # Interposer modules that unit tests link directly (no hooks, no lifecycle).
-UNIT_LIB_SRCS := $(filter-out interposer/hooks.c interposer/lifecycle.c interposer/flusher.c \
+UNIT_LIB_SRCS := $(filter-out interposer/hooks.c interposer/lifecycle.c interposer/snapshot.c \
                    interposer/threads.c interposer/livecheck.c,$(wildcard interposer/*.c))
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/unit/%,$(wildcard tests/unit/test_*.c))
 PROGS := $(patsubst tests/progs/%.c,$(BUILD)/progs/%,$(wildcard tests/progs/*.c)) \
          $(patsubst tests/progs/%.cc,$(BUILD)/progs/%,$(wildcard tests/progs/*.cc))
+# Shared objects the victims dlopen (tests/plugins/NAME.c -> libNAME.so).
+PLUGINS := $(patsubst tests/plugins/%.c,$(BUILD)/plugins/lib%.so,$(wildcard tests/plugins/*.c))
 LEAK_PROGS := $(patsubst tests/leaks/%.c,$(BUILD)/leaks/%,$(wildcard tests/leaks/*.c)) \
               $(patsubst tests/leaks/%.cc,$(BUILD)/leaks/%,$(wildcard tests/leaks/*.cc))
 BENCH_PROGS := $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(filter-out tests/bench/passthrough.c,$(wildcard tests/bench/*.c)))
@@ -88,6 +90,10 @@ $(BUILD)/bench/libpassthrough.so: tests/bench/passthrough.c
 	$(call say,CC)$(CC) -O2 -g -std=gnu11 -Wall -Werror -fPIC -shared -fvisibility=hidden -ftls-model=initial-exec \
 	    -fno-builtin-malloc -fno-builtin-free -o $@ $< -ldl
 
+$(BUILD)/plugins/lib%.so: tests/plugins/%.c
+	@mkdir -p $(dir $@)
+	$(call say,CC)$(CC) -O1 -g -fno-omit-frame-pointer -std=gnu11 -Wall -Werror -fPIC -shared -o $@ $<
+
 # The leak-evaluation corpus (make leakeval): built like users build.
 $(BUILD)/leaks/%: tests/leaks/%.c
 	@mkdir -p $(dir $@)
@@ -96,7 +102,7 @@ $(BUILD)/leaks/%: tests/leaks/%.cc
 	@mkdir -p $(dir $@)
 	$(call say,CC)g++ -O1 -g -fno-omit-frame-pointer -Wall -Werror -pthread -o $@ $<
 
-progs: $(PROGS) $(LEAK_PROGS)
+progs: $(PROGS) $(LEAK_PROGS) $(PLUGINS)
 deps:
 	@sh scripts/deps.sh
 

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "input.h"
 #include "textout.h"
 #include "model.h"
 
@@ -19,9 +20,8 @@ typedef struct {
     uint32_t seq, reason;
     double offset_s;
     uint64_t heap_in_use, heap_reserved, rss, live_threads;
-    uint64_t alloc_calls, free_calls, lost_samples;
+    uint64_t alloc_calls, free_calls, lost_samples, heap_source;
     double alloc_calls_per_s, free_calls_per_s;
-    int rates_known; /* 0 for a forked child's first row: its counters include the parent's */
     double est_inuse_bytes; /* sum over stacks of est_alloc_bytes - est_free_bytes */
 } stats_row_t;
 
@@ -41,22 +41,23 @@ void hs_cmd_stats_usage(FILE *out)
             "usage: heapscope stats [--csv | --json] DUMP\n"
             "\n"
             "Prints one row per snapshot of DUMP: time since the process started, the\n"
-            "snapshot's reason, heap in use and reserved (mallinfo2), RSS, live threads,\n"
-            "allocation and free calls per second since the previous snapshot (since the\n"
-            "start for the first; '-' in a forked child's first row, whose counters\n"
-            "include the parent's), the in-use bytes estimated from the samples, and the\n"
-            "samples lost so far. The default is an aligned table with KiB/MiB sizes;\n"
+            "snapshot's reason, heap in use and reserved (the allocator's own figures, or\n"
+            "the sampled estimate: heap_source says which; reserved 0 = unknown), RSS, live\n"
+            "threads, allocation and free calls per second since the previous snapshot\n"
+            "(since the start, or the fork, for the first), the in-use bytes estimated\n"
+            "from the samples, and the samples lost so far. The default is an aligned table with KiB/MiB sizes;\n"
             "--csv and --json give raw numbers (bytes, seconds, calls per second).\n"
             "\n"
             "  --csv   a header line, then one line per snapshot with the columns\n"
             "          seq,offset_s,reason,heap_in_use,heap_reserved,rss,live_threads,\n"
             "          alloc_calls,free_calls,alloc_calls_per_s,free_calls_per_s,\n"
-            "          est_inuse_bytes,lost_samples\n"
+            "          est_inuse_bytes,lost_samples,heap_source (sampled, jemalloc,\n"
+            "          tcmalloc or mimalloc)\n"
             "  --json  {\"file\", \"pid\", \"program\", \"sample_rate\", \"truncated\",\n"
             "          \"snapshots\": [{the CSV columns as keys}]}\n"
             "\n"
             "A truncated tail is a warning on stderr (exit 0, the complete snapshots are\n"
-            "printed); a corrupt dump prints nothing but one error line (exit 2).\n");
+            "printed); a corrupt dump prints nothing but one error line (exit 2).\n" HS_INPUT_USAGE);
 }
 
 static int stats_push(stats_t *s, const stats_row_t *row)
@@ -128,9 +129,9 @@ static void fill_row(stats_row_t *row, const hs_model_snapshot_t *snap, const st
     row->alloc_calls = snap->stats[HS_STAT_ALLOC_CALLS];
     row->free_calls = snap->stats[HS_STAT_FREE_CALLS];
     row->lost_samples = snap->stats[HS_STAT_LOST_SAMPLES];
-    /* A forked child inherits the parent's cumulative counters but its
-     * offsets start at the fork, so its first row has no rate. */
-    row->rates_known = prev || snap->reason != HS_REASON_FORK_CHILD;
+    row->heap_source = snap->stats[HS_STAT_HEAP_SOURCE];
+    /* A forked child's counters and offsets both start at the fork, so its
+     * first row's rates are its own since then. */
     double dt = prev ? snap->offset_s - prev->offset_s : snap->offset_s;
     row->alloc_calls_per_s = rate_of(row->alloc_calls, prev ? prev->alloc_calls : 0, dt);
     row->free_calls_per_s = rate_of(row->free_calls, prev ? prev->free_calls : 0, dt);
@@ -143,7 +144,7 @@ static void fill_row(stats_row_t *row, const hs_model_snapshot_t *snap, const st
 static void print_csv(FILE *out, const stats_t *s)
 {
     fputs("seq,offset_s,reason,heap_in_use,heap_reserved,rss,live_threads,alloc_calls,free_calls,"
-          "alloc_calls_per_s,free_calls_per_s,est_inuse_bytes,lost_samples\n",
+          "alloc_calls_per_s,free_calls_per_s,est_inuse_bytes,lost_samples,heap_source\n",
           out);
     for (size_t i = 0; i < s->count; i++) {
         const stats_row_t *r = &s->rows[i];
@@ -152,11 +153,9 @@ static void print_csv(FILE *out, const stats_t *s)
                 ",",
                 r->seq, r->offset_s, hs_reader_reason_name(r->reason), r->heap_in_use, r->heap_reserved, r->rss,
                 r->live_threads, r->alloc_calls, r->free_calls);
-        if (r->rates_known)
-            fprintf(out, "%.3f,%.3f,", r->alloc_calls_per_s, r->free_calls_per_s);
-        else
-            fputs(",,", out);
-        fprintf(out, "%.0f,%" PRIu64 "\n", r->est_inuse_bytes, r->lost_samples);
+        fprintf(out, "%.3f,%.3f,", r->alloc_calls_per_s, r->free_calls_per_s);
+        fprintf(out, "%.0f,%" PRIu64 ",%s\n", r->est_inuse_bytes, r->lost_samples,
+                hs_reader_heap_source_name(r->heap_source));
     }
 }
 
@@ -168,12 +167,12 @@ static void print_csv(FILE *out, const stats_t *s)
  *   truncated    true when the dump ends in a torn record (the rows stop before it)
  *   snapshots    one object per snapshot, in file order:
  *     seq, offset_s (seconds since the process started), reason ("interval",
- *     "exit", "fork-parent", "fork-child", "signal"), heap_in_use,
+ *     "exit", "fork-parent", "fork-child", "signal", "dlclose"), heap_in_use,
  *     heap_reserved, rss, live_threads, alloc_calls, free_calls (cumulative,
  *     exact), alloc_calls_per_s, free_calls_per_s (since the previous
- *     snapshot; the first since the start; null in a forked child's first
- *     row, whose counters include the parent's), est_inuse_bytes (in-use bytes
- *     estimated from the samples), lost_samples (cumulative) */
+ *     snapshot; the first since the start or the fork), est_inuse_bytes
+ *     (in-use bytes estimated from the samples), lost_samples (cumulative),
+ *     heap_source (where heap_in_use/heap_reserved come from) */
 static void print_json(FILE *out, const char *path, const hs_model_header_t *h, int truncated, const stats_t *s)
 {
     fputs("{\"file\": ", out);
@@ -191,13 +190,10 @@ static void print_json(FILE *out, const char *path, const hs_model_header_t *h, 
                 ", ",
                 i ? "," : "", r->seq, r->offset_s, hs_reader_reason_name(r->reason), r->heap_in_use,
                 r->heap_reserved, r->rss, r->live_threads, r->alloc_calls, r->free_calls);
-        if (r->rates_known)
-            fprintf(out, "\"alloc_calls_per_s\": %.3f, \"free_calls_per_s\": %.3f", r->alloc_calls_per_s,
-                    r->free_calls_per_s);
-        else
-            fputs("\"alloc_calls_per_s\": null, \"free_calls_per_s\": null", out);
-        fprintf(out, ", \"est_inuse_bytes\": %.0f, \"lost_samples\": %" PRIu64 "}", r->est_inuse_bytes,
-                r->lost_samples);
+        fprintf(out, "\"alloc_calls_per_s\": %.3f, \"free_calls_per_s\": %.3f", r->alloc_calls_per_s,
+                r->free_calls_per_s);
+        fprintf(out, ", \"est_inuse_bytes\": %.0f, \"lost_samples\": %" PRIu64 ", \"heap_source\": \"%s\"}",
+                r->est_inuse_bytes, r->lost_samples, hs_reader_heap_source_name(r->heap_source));
     }
     fputs(s->count ? "\n ]}\n" : "]}\n", out);
 }
@@ -221,11 +217,9 @@ static void print_table(FILE *out, const char *path, const hs_model_header_t *h,
             "lost samples");
     for (size_t i = 0; i < s->count; i++) {
         const stats_row_t *r = &s->rows[i];
-        char allocs[32] = "-", frees[32] = "-";
-        if (r->rates_known) {
-            snprintf(allocs, sizeof(allocs), "%.0f", r->alloc_calls_per_s);
-            snprintf(frees, sizeof(frees), "%.0f", r->free_calls_per_s);
-        }
+        char allocs[32], frees[32];
+        snprintf(allocs, sizeof(allocs), "%.0f", r->alloc_calls_per_s);
+        snprintf(frees, sizeof(frees), "%.0f", r->free_calls_per_s);
         fprintf(out, "%12.3f  %-11s  %11s  %13s  %11s  %7" PRIu64 "  %12s  %12s  %14s  %12" PRIu64 "\n",
                 r->offset_s, hs_reader_reason_name(r->reason), hs_human_bytes((double)r->heap_in_use, b1, sizeof(b1)),
                 hs_human_bytes((double)r->heap_reserved, b2, sizeof(b2)), hs_human_bytes((double)r->rss, b3, sizeof(b3)),
@@ -262,9 +256,14 @@ int hs_cmd_stats(int argc, char **argv)
 
     char err[512];
     hs_model_t *m = NULL;
-    if (hs_model_open(path, &m, err, sizeof(err))) {
+    hs_input_t *in = NULL;
+    int open_rc = hs_input_open(path, HS_INPUT_ONCE, &in, err, sizeof(err));
+    if (open_rc == 0 && hs_input_model(in, &m, err, sizeof(err)))
+        open_rc = HS_EXIT_BAD_INPUT;
+    if (open_rc) {
         fprintf(stderr, "heapscope: %s\n", err);
-        return HS_EXIT_BAD_INPUT;
+        hs_input_close(in);
+        return open_rc;
     }
     stats_t s;
     memset(&s, 0, sizeof(s));
@@ -308,5 +307,6 @@ int hs_cmd_stats(int argc, char **argv)
     free(s.rows);
     free(s.contribution);
     hs_model_close(m);
+    hs_input_close(in);
     return rc;
 }

@@ -11,7 +11,7 @@
 #define HS_MAGIC "HSDUMP\r\n"
 #define HS_MAGIC_LEN 8
 #define HS_PREAMBLE_LEN 16
-#define HS_FORMAT_VERSION 1
+#define HS_FORMAT_VERSION 2
 
 /* Every record: u32 type, u32 payload_len, payload, u32 crc32 (zlib/IEEE
  * polynomial) over type, payload_len and payload. Each record is appended
@@ -60,8 +60,20 @@ enum hs_record_type {
      * u32 reserved (0), str message (the line it logged). Added before the
      * first release, so still format version 1. */
     HS_REC_LEAK = 7,
+    /* Exact thread starts and exits by creation site (version 2):
+     * u64 monotonic_ns, u32 count, then count entries of
+     * u32 creation_stack_id (0 = unknown), u32 reserved (0),
+     * u64 start_routine (0 with stack 0: the overflow site that counts the
+     * threads of every site the interposer had no room for),
+     * u64 started, u64 exited (cumulative since the process, or the fork
+     * child, started; exited <= started). An entry appears only when its
+     * counts changed since the previous THREAD_SITES record in this file.
+     * THREAD records beyond the interposer's queue are not written; these
+     * counts are complete. */
+    HS_REC_THREAD_SITES = 8,
 };
-#define HS_REC_TYPE_MAX 7
+#define HS_REC_TYPE_MAX 8
+#define HS_THREAD_SITE_LEN (4 + 4 + 3 * 8)
 
 enum hs_snapshot_reason {
     HS_REASON_INTERVAL = 1,
@@ -69,12 +81,13 @@ enum hs_snapshot_reason {
     HS_REASON_FORK_PARENT = 3, /* taken in the parent when it forked */
     HS_REASON_FORK_CHILD = 4,  /* first snapshot of a forked child: what it inherited */
     HS_REASON_SIGNAL = 5,
+    HS_REASON_DLCLOSE = 6, /* before dlclose: stacks recorded while the object was loaded (version 2) */
 };
-#define HS_REASON_MAX 5
+#define HS_REASON_MAX 6
 
 enum hs_snapshot_stat {
-    HS_STAT_HEAP_IN_USE = 0,  /* mallinfo2 uordblks + hblkhd */
-    HS_STAT_HEAP_RESERVED,    /* mallinfo2 arena + hblkhd */
+    HS_STAT_HEAP_IN_USE = 0,  /* bytes, from HS_STAT_HEAP_SOURCE */
+    HS_STAT_HEAP_RESERVED,    /* bytes the allocator holds from the kernel; 0 = unknown */
     HS_STAT_RSS,              /* bytes, /proc/self/statm */
     HS_STAT_LIVE_THREADS,     /* threads of the process, the flusher excluded */
     HS_STAT_ALLOC_CALLS,      /* exact, cumulative: malloc/calloc/realloc/memalign family */
@@ -86,8 +99,21 @@ enum hs_snapshot_stat {
     HS_STAT_LOST_SAMPLES,     /* samples dropped for any reason (tables full, no memory, re-entry) */
     HS_STAT_LIVE_SAMPLES,     /* sampled blocks not yet freed */
     HS_STAT_STACKS,           /* distinct stacks in the stack table */
+    HS_STAT_HEAP_SOURCE,      /* where the heap figures come from: enum hs_heap_source (version 2) */
     HS_SNAPSHOT_STAT_COUNT
 };
+
+/* HS_STAT_HEAP_SOURCE: the allocator's own statistics, or the sampled
+ * estimate (sum of the rows' est_alloc_bytes - est_free_bytes; exact at rate
+ * 1) where the allocator has no cheap lock-free figure (glibc: mallinfo2
+ * walks the heap under the arena lock) or at exit (no allocator locks). */
+enum hs_heap_source {
+    HS_HEAP_SOURCE_SAMPLED = 0,
+    HS_HEAP_SOURCE_JEMALLOC = 1,
+    HS_HEAP_SOURCE_TCMALLOC = 2,
+    HS_HEAP_SOURCE_MIMALLOC = 3,
+};
+#define HS_HEAP_SOURCE_MAX 3
 
 enum hs_thread_event {
     HS_THREAD_STARTED = 1, /* the new thread began running its start routine */

@@ -45,6 +45,8 @@ static const hs_option_t options[] = {
     {"HEAPSCOPE_LEAK_THRESHOLD", OPT_SIZE, "10M", 1, (uint64_t)1 << 50, OFF(leak_threshold),
      "growth within the window that counts as a leak (K/M/G suffixes)"},
     {"HEAPSCOPE_LOG", OPT_STRING, "", 0, 0, OFF(log), "file that receives leak warnings (stderr)"},
+    {"HEAPSCOPE_EMPTY_DUMPS", OPT_BOOL, "0", 0, 1, OFF(empty_dumps),
+     "1 = a process that sampled nothing before it ended still leaves a dump"},
     {"HEAPSCOPE_VERBOSE", OPT_BOOL, "0", 0, 1, OFF(verbose), "1 = log configuration and dump path"},
 };
 #define N_OPTIONS (sizeof(options) / sizeof(options[0]))
@@ -236,10 +238,11 @@ void hs_config_load(hs_config_t *cfg)
 void hs_config_print(const hs_config_t *cfg)
 {
     hs_log("config HEAPSCOPE_SAMPLE_RATE=%llu HEAPSCOPE_MAX_DEPTH=%u HEAPSCOPE_INTERVAL=%llu.%03llu "
-           "HEAPSCOPE_SIGNAL=%d HEAPSCOPE_DISABLE=%d HEAPSCOPE_FOLLOW_EXEC=%d HEAPSCOPE_SEED=%llu",
+           "HEAPSCOPE_SIGNAL=%d HEAPSCOPE_DISABLE=%d HEAPSCOPE_FOLLOW_EXEC=%d HEAPSCOPE_SEED=%llu "
+           "HEAPSCOPE_EMPTY_DUMPS=%d",
            (unsigned long long)cfg->sample_rate, cfg->max_depth, (unsigned long long)(cfg->interval_ms / 1000),
            (unsigned long long)(cfg->interval_ms % 1000), cfg->signal, cfg->disable, cfg->follow_exec,
-           (unsigned long long)cfg->seed);
+           (unsigned long long)cfg->seed, cfg->empty_dumps);
     hs_log("config HEAPSCOPE_OUTPUT=%s HEAPSCOPE_ONLY=%s TMPDIR=%s", cfg->output, cfg->only[0] ? cfg->only : "(all)",
            cfg->tmpdir);
     hs_log("config HEAPSCOPE_LEAK_WINDOW=%llu.%03llu HEAPSCOPE_LEAK_THRESHOLD=%llu HEAPSCOPE_LOG=%s",

@@ -14,6 +14,7 @@ typedef struct hs_config {
     int disable;            /* HEAPSCOPE_DISABLE */
     int follow_exec;        /* HEAPSCOPE_FOLLOW_EXEC */
     int verbose;            /* HEAPSCOPE_VERBOSE */
+    int empty_dumps;        /* HEAPSCOPE_EMPTY_DUMPS */
     uint64_t seed;          /* HEAPSCOPE_SEED: 0 = random */
     uint64_t leak_window_ms;  /* HEAPSCOPE_LEAK_WINDOW: live detector window, 0 = off */
     uint64_t leak_threshold;  /* HEAPSCOPE_LEAK_THRESHOLD: bytes of growth in the window */

@@ -14,8 +14,10 @@
 #include <unistd.h>
 
 #include "capture.h"
+#include "heapstats.h"
 #include "hs_format.h"
 #include "log.h"
+#include "snapshot.h"
 #include "state.h"
 #include "tables.h"
 
@@ -74,12 +76,13 @@ static int boot_posix_memalign(void **pp, size_t align, size_t n);
 static void *boot_aligned_alloc(size_t align, size_t n);
 static void *boot_memalign(size_t align, size_t n);
 static void *boot_valloc(size_t n);
+static void *boot_pvalloc(size_t n);
 static size_t boot_usable_size(void *p);
 static int boot_pthread_create(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *);
 
 hs_real_fns_t hs_real = {
     boot_malloc,  boot_free,   boot_calloc,      boot_realloc,        boot_posix_memalign,
-    boot_aligned_alloc, boot_memalign, boot_valloc, boot_usable_size, boot_pthread_create,
+    boot_aligned_alloc, boot_memalign, boot_valloc, boot_pvalloc, boot_usable_size, boot_pthread_create,
 };
 
 #define RESOLVE(field, name)                                                                          \
@@ -87,6 +90,17 @@ hs_real_fns_t hs_real = {
         void *sym = dlsym(RTLD_NEXT, name);                                                           \
         if (sym)                                                                                      \
             memcpy(&next.field, &sym, sizeof(sym));                                                   \
+    } while (0)
+
+/* An optional entry point counts only when it is the allocator's own, in the
+ * same object as the malloc found: RTLD_NEXT walks on past an allocator that
+ * lacks one (jemalloc 5.3 has no pvalloc) to glibc's, whose block comes from
+ * glibc's heap and crashes jemalloc's free. Absent ones are composed below. */
+#define RESOLVE_OWN(field, name)                                                                      \
+    do {                                                                                              \
+        RESOLVE(field, name);                                                                         \
+        if (next.field && !hs_heapstats_is_same_object((const void *)next.field, (const void *)next.malloc)) \
+            next.field = NULL;                                                                        \
     } while (0)
 
 void hs_resolve_real(void)
@@ -105,10 +119,11 @@ void hs_resolve_real(void)
     RESOLVE(calloc, "calloc");
     RESOLVE(realloc, "realloc");
     RESOLVE(posix_memalign, "posix_memalign");
-    RESOLVE(aligned_alloc, "aligned_alloc");
+    RESOLVE_OWN(aligned_alloc, "aligned_alloc");
     RESOLVE(memalign, "memalign");
-    RESOLVE(valloc, "valloc");
-    RESOLVE(malloc_usable_size, "malloc_usable_size");
+    RESOLVE_OWN(valloc, "valloc");
+    RESOLVE_OWN(pvalloc, "pvalloc");
+    RESOLVE_OWN(malloc_usable_size, "malloc_usable_size");
     RESOLVE(pthread_create, "pthread_create");
     hs_tls.resolving = 0;
     if (!next.malloc || !next.free || !next.calloc || !next.realloc || !next.memalign ||
@@ -118,7 +133,8 @@ void hs_resolve_real(void)
         (void)w;
         _exit(127); /* an impossible state: there is no allocator to forward to */
     }
-    /* Optional in some allocators: compose them from memalign like glibc does. */
+    /* Optional in some allocators: compose them from memalign like glibc
+     * 2.36 does (valloc and pvalloc: in their entry points). */
     if (!next.aligned_alloc)
         next.aligned_alloc = next.memalign;
     if (!next.malloc_usable_size)
@@ -203,6 +219,35 @@ static void *boot_valloc(size_t n)
     return hs_real.valloc ? hs_real.valloc(n) : hs_real.memalign((size_t)sysconf(_SC_PAGESIZE), n);
 }
 
+/* pvalloc for an allocator without its own (jemalloc), composed from its
+ * memalign exactly as glibc 2.36 does, rounding included (the mask
+ * -(page - 1) keeps bit 0: pvalloc(2) asks for 4097 bytes, two pages), and
+ * with glibc's ENOMEM, which jemalloc's memalign does not set. *rounded is
+ * the size asked of memalign. */
+static void *compose_pvalloc(size_t size, size_t *rounded)
+{
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    if (__builtin_add_overflow(size, page - 1, rounded)) {
+        *rounded = size;
+        errno = ENOMEM;
+        return NULL;
+    }
+    *rounded &= -(page - 1);
+    void *p = hs_real.memalign(page, *rounded);
+    if (!p)
+        errno = ENOMEM;
+    return p;
+}
+
+static void *boot_pvalloc(size_t n)
+{
+    size_t rounded;
+    if (boot_serving())
+        return __builtin_add_overflow(n, 4095, &rounded) ? NULL : boot_alloc(rounded & ~(size_t)4095, 4096);
+    hs_resolve_real();
+    return hs_real.pvalloc ? hs_real.pvalloc(n) : compose_pvalloc(n, &rounded);
+}
+
 static size_t boot_usable_size(void *p) { return p && boot_owns(p) ? boot_size(p) : 0; }
 
 static int boot_pthread_create(pthread_t *th, const pthread_attr_t *attr, void *(*fn)(void *), void *arg)
@@ -211,7 +256,9 @@ static int boot_pthread_create(pthread_t *th, const pthread_attr_t *attr, void *
     return hs_real.pthread_create(th, attr, fn, arg);
 }
 
-/* ---- sampling slow path ---------------------------------------------------- */
+/* ---- sampling slow path ----------------------------------------------------
+ * Runs on the thread's own sampling stack (altstack.c) with the re-entrancy
+ * guard held: the host's stack only carries sample_point's frame. */
 
 uint32_t hs_record_stack_id(void)
 {
@@ -221,9 +268,8 @@ uint32_t hs_record_stack_id(void)
     return s ? s->id : 0;
 }
 
-void hs_record_alloc(hs_tls_t *t, void *p, size_t size)
+void hs_record_alloc(void *p, size_t size)
 {
-    t->in_hook = 1;
     uintptr_t frames[HS_MAX_DEPTH_LIMIT + 8];
     uint32_t depth = hs_capture_stack(frames, hs_cfg.max_depth);
     hs_stack_t *s = hs_stack_intern(frames, depth);
@@ -235,7 +281,20 @@ void hs_record_alloc(hs_tls_t *t, void *p, size_t size)
         hs_filter_add(p);
         hs_stack_add_alloc(s, size, hs_sampler_weight(size, hs_cfg.sample_rate));
     }
-    t->in_hook = 0;
+}
+
+typedef struct {
+    void *p;
+    size_t size;
+} sample_job_t;
+
+static void sample_on_own_stack(void *arg)
+{
+    sample_job_t *job = arg;
+    hs_record_alloc(job->p, job->size);
+    /* Then what is due: the heap as it is now, this block included (a
+     * realloc'd block's old record is already gone, its new one in). */
+    hs_snapshot_safe_point();
 }
 
 /* The countdown reached an allocation of `size` bytes that returned p.
@@ -266,10 +325,13 @@ static __attribute__((noinline, cold)) void *sample_point(void *p, size_t size)
         goto out;
     }
     t->countdown = hs_sampler_next_interval(&t->rng, hs_cfg.sample_rate);
-    if (t->in_hook)
+    if (t->in_hook || !p)
         goto out; /* an allocation made by heapscope itself (libunwind): not the program's */
-    if (p)
-        hs_record_alloc(t, p, size);
+    t->in_hook = 1;
+    sample_job_t job = {p, size};
+    if (hs_thread_run_on_own_stack(t, sample_on_own_stack, &job) != 0)
+        hs_lose_sample("no memory for a sampling stack");
+    t->in_hook = 0;
 out:
     errno = saved_errno;
     return p;
@@ -447,18 +509,18 @@ HS_EXPORT void *valloc(size_t size)
 
 HS_EXPORT void *pvalloc(size_t size)
 {
-    /* Composed from memalign exactly as glibc 2.36 does (including its
-     * rounding), so that the block comes from the same allocator as free()'s;
-     * jemalloc, for one, has no pvalloc of its own. */
-    size_t page = (size_t)sysconf(_SC_PAGESIZE), rounded;
-    if (__builtin_add_overflow(size, page - 1, &rounded)) {
-        errno = ENOMEM;
-        return NULL;
+    size_t rounded;
+    if (hs_real.pvalloc) {
+        /* The allocator's own (glibc, tcmalloc, mimalloc): its rounding, its
+         * errno. Sampled as the whole pages the program may use. */
+        size_t page = (size_t)sysconf(_SC_PAGESIZE);
+        if (size == 0 || __builtin_add_overflow(size, page - 1, &rounded))
+            rounded = page;
+        else
+            rounded &= ~(page - 1);
+        return after_alloc(hs_real.pvalloc(size), rounded);
     }
-    rounded &= -(page - 1);
-    void *p = hs_real.memalign(page, rounded);
-    if (!p)
-        errno = ENOMEM; /* glibc's pvalloc says so; jemalloc's memalign does not */
+    void *p = compose_pvalloc(size, &rounded);
     return after_alloc(p, rounded);
 }
 

@@ -2,6 +2,7 @@
  * DISABLED), configuration at load, fork handlers, the signal trigger and
  * the final snapshot at exit. Everything that happens once per process (or
  * once per fork) lives here; the hot path only reads hs_state. */
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -12,9 +13,10 @@
 #include <unistd.h>
 
 #include "capture.h"
-#include "flusher.h"
 #include "hs_format.h"
+#include "heapstats.h"
 #include "log.h"
+#include "snapshot.h"
 #include "state.h"
 #include "tables.h"
 
@@ -121,24 +123,39 @@ static void strip_ld_preload(void)
 static void on_signal(int sig)
 {
     (void)sig;
-    hs_flusher_request(HS_REASON_SIGNAL); /* atomics and a futex wake: async-signal-safe */
+    hs_snapshot_request(HS_REASON_SIGNAL); /* one atomic or: async-signal-safe */
 }
 
 static void at_exit(void)
 {
     if (atomic_load(&hs_state) == HS_STATE_READY)
-        hs_flusher_final();
+        hs_snapshot_final();
 }
 
-/* fork: prepare waits for a snapshot in progress (the child must not inherit
- * a held lock), parent asks for a FORK snapshot, child starts its own file
- * and flusher (the parent's flusher thread does not exist in the child). */
-static void fork_prepare(void) { hs_flusher_atfork_prepare(); }
-static void fork_parent(void) { hs_flusher_atfork_parent(); }
-static void fork_child(void)
+/* fork: the parent writes a FORK snapshot (at most one a second); the child
+ * starts its own dump with its own counts. No prepare handler: the lock and
+ * the encoder a child might inherit mid-snapshot are reset in the child. */
+static void fork_parent(void) { hs_snapshot_atfork_parent(); }
+static void fork_child(void) { hs_snapshot_atfork_child(); }
+
+/* dlclose: the stacks recorded while the object was loaded are written
+ * first, with the mappings they belong to (snapshot.c). */
+static int (*next_dlclose)(void *);
+
+HS_EXPORT int dlclose(void *handle)
 {
-    hs_threads_after_fork_child();
-    hs_flusher_atfork_child();
+    if (!next_dlclose)
+        next_dlclose = (int (*)(void *))dlsym(RTLD_NEXT, "dlclose");
+    if (!next_dlclose)
+        return -1; /* impossible: libc has one */
+    hs_tls_t *t = &hs_tls;
+    if (atomic_load_explicit(&hs_state, memory_order_acquire) == HS_STATE_READY && !t->in_hook &&
+        t->attached != HS_THREAD_UNTRACKED) {
+        t->in_hook++;
+        hs_snapshot_before_unload();
+        t->in_hook--;
+    }
+    return next_dlclose(handle);
 }
 
 static void disable(void) { atomic_store_explicit(&hs_state, HS_STATE_DISABLED, memory_order_release); }
@@ -148,6 +165,7 @@ __attribute__((constructor)) static void hs_init(void)
     int expected = HS_STATE_UNINIT;
     if (!atomic_compare_exchange_strong(&hs_state, &expected, HS_STATE_INITIALIZING))
         return;
+    hs_log_init(); /* first: descriptor 2 as it is at load is the program's stderr */
     hs_resolve_real();
     hs_config_load(&hs_cfg);
     if (hs_cfg.verbose)
@@ -162,7 +180,11 @@ __attribute__((constructor)) static void hs_init(void)
         return disable();
     }
     hs_capture_init();
-    pthread_atfork(fork_prepare, fork_parent, fork_child);
+    hs_writer_prepare(&hs_identity); /* the dump's directory, fixed at load */
+    hs_heapstats_init();
+    hs_snapshot_init();
+    next_dlclose = (int (*)(void *))dlsym(RTLD_NEXT, "dlclose");
+    pthread_atfork(NULL, fork_parent, fork_child);
     atexit(at_exit);
     if (hs_cfg.signal) {
         struct sigaction sa;
@@ -174,7 +196,6 @@ __attribute__((constructor)) static void hs_init(void)
     }
     /* release: a thread that sees READY sees the tables and config above */
     atomic_store_explicit(&hs_state, HS_STATE_READY, memory_order_release);
-    hs_flusher_start();
 }
 
 __attribute__((destructor)) static void hs_fini(void) { at_exit(); }

@@ -1,13 +1,12 @@
 /* livecheck.c - runs the same leak detector as `heapscope report` on the
- * flusher's recent snapshots, so a long-running server says it is leaking
- * while it runs. Owned by the flusher thread: no locks, no malloc (scratch
+ * recent snapshots, so a long-running server says it is leaking
+ * while it runs. Run by the snapshot lock's holder: no locks, no malloc (scratch
  * comes from mmap once), and at most one warning per window. The top site is
  * named from its object's symbol table (elfsym.c); the offline report adds
  * source lines and inline frames. */
 #include "livecheck.h"
 
 #include <dlfcn.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <link.h>
 #include <math.h>
@@ -18,7 +17,7 @@
 #include "arena.h"
 #include "capture.h"
 #include "elfsym.h"
-#include "flusher.h"
+#include "snapshot.h"
 #include "hs_format.h"
 #include "hs_leak.h"
 #include "log.h"
@@ -89,25 +88,8 @@ static void name_stack(const hs_stack_t *s, char *out, size_t len)
     }
 }
 
-static void emit_line(const char *line)
-{
-    if (!hs_cfg.log[0]) {
-        hs_log("%s", line);
-        return;
-    }
-    int fd = open(hs_cfg.log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-    if (fd < 0) {
-        hs_log("%s", line);
-        return;
-    }
-    char buf[1100];
-    int n = snprintf(buf, sizeof(buf), "heapscope: %s\n", line);
-    if (n > 0) {
-        ssize_t w = write(fd, buf, (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1);
-        (void)w;
-    }
-    close(fd);
-}
+/* HEAPSCOPE_LOG when set, else stderr while it is still the program's. */
+static void emit_line(const char *line) { hs_log_finding("%s", line); }
 
 static const char *human(double bytes, char *buf, size_t len)
 {

@@ -1,4 +1,4 @@
-/* livecheck.h - the live leak detector the flusher runs after each snapshot. */
+/* livecheck.h - the live leak detector run after each snapshot. */
 #ifndef HS_LIVECHECK_H
 #define HS_LIVECHECK_H
 
@@ -11,7 +11,7 @@
  * the series shows a leak (common/hs_leak.c, HEAPSCOPE_LEAK_WINDOW and
  * HEAPSCOPE_LEAK_THRESHOLD) and none was reported within the last window,
  * appends a LEAK record to enc and logs one line (stderr or HEAPSCOPE_LOG).
- * Flusher thread only, with the snapshot lock held. */
+ * Only with the snapshot lock held. */
 void hs_livecheck_after_snapshot(hs_enc_t *enc, uint32_t file_gen, double est_inuse, double est_freed);
 
 #endif

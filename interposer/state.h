@@ -16,7 +16,9 @@
 #define HS_LIKELY(x) __builtin_expect(!!(x), 1)
 #define HS_UNLIKELY(x) __builtin_expect(!!(x), 0)
 
-/* The allocator below us (glibc's, or jemalloc's when the program links it). */
+/* The allocator below us (glibc's, or jemalloc's when the program links it).
+ * valloc and pvalloc are NULL when that allocator has none of its own (the
+ * hooks compose them from its memalign); see hs_resolve_real. */
 typedef struct hs_real_fns {
     void *(*malloc)(size_t);
     void (*free)(void *);
@@ -26,6 +28,7 @@ typedef struct hs_real_fns {
     void *(*aligned_alloc)(size_t, size_t);
     void *(*memalign)(size_t, size_t);
     void *(*valloc)(size_t);
+    void *(*pvalloc)(size_t);
     size_t (*malloc_usable_size)(void *);
     int (*pthread_create)(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *);
 } hs_real_fns_t;
@@ -51,7 +54,8 @@ typedef struct hs_thread_block {
     _Atomic uint32_t state; /* HS_BLOCK_* */
     _Atomic uint32_t tid;
     struct hs_thread_block *next; /* registry list, push-only */
-    char pad[32];
+    void *stack_top;              /* the thread's sampling stack (altstack.c), mapped on first use */
+    char pad[24];
 } hs_thread_block_t;
 enum { HS_BLOCK_ALIVE = 1, HS_BLOCK_EXITED = 2 };
 
@@ -65,6 +69,7 @@ typedef struct hs_tls {
     uint32_t attached;         /* HS_THREAD_* */
     uint32_t tid;
     uint32_t resolving;        /* inside dlsym during bootstrap */
+    uint32_t thread_site;      /* threads.c: 1 + index of the creation site it counts in; 0 = none */
     hs_rng_t rng;
     hs_thread_block_t own;     /* counts of internal or pass-through threads, never summed */
 } hs_tls_t;
@@ -99,12 +104,24 @@ typedef struct hs_thread_note {
     uint32_t event, tid, parent_tid, stack_id;
 } hs_thread_event_t;
 int hs_thread_event_pop(hs_thread_event_t *ev);
+/* Appends one THREAD_SITES record with every creation site whose counters
+ * changed since the last call for file generation file_gen (all sites with
+ * counts when file_gen is new), after need_stack(id, ctx) for each creation
+ * stack it names, so the caller writes that STACK record first. Writes
+ * nothing when no site changed. Snapshot writer only (under its lock). */
+struct hs_enc;
+void hs_threads_encode_sites(struct hs_enc *enc, uint32_t file_gen, void (*need_stack)(uint32_t stack_id, void *ctx),
+                             void *ctx);
 /* lifecycle.c */
 uint64_t hs_now_mono_ns(void);
 uint64_t hs_now_real_ns(void);
 pid_t hs_gettid(void);
-/* recording (hooks.c): capture the stack of a sampled block and remember it */
-void hs_record_alloc(hs_tls_t *t, void *p, size_t size);
+/* Runs fn(arg) on the calling (tracked) thread's sampling stack, mapped on
+ * first use and kept with its block. 0, or -1 when no stack could be had. */
+int hs_thread_run_on_own_stack(hs_tls_t *t, void (*fn)(void *), void *arg);
+/* recording (hooks.c): capture the stack of a sampled block and remember it.
+ * On the thread's sampling stack, with the re-entrancy guard held. */
+void hs_record_alloc(void *p, size_t size);
 uint32_t hs_record_stack_id(void);
 
 #endif

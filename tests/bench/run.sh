@@ -243,6 +243,34 @@ if [ "$have_callgrind" = 1 ] && command -v callgrind_annotate >/dev/null 2>&1; t
     done
 fi
 
+# The worst single malloc+free pair, where a snapshot written by the program's own thread
+# shows up: snapshots every 0.1 s (HEAPSCOPE_INTERVAL), on a churning heap and on a heap
+# with ~1M free chunks (where glibc's mallinfo2 took ~150 ms). The max includes the
+# scheduler's preemptions, so compare it with the run without heapscope.
+latency=$here/$BUILD/bench/latency
+LAT_SECONDS=${BENCH_LATENCY_SECONDS:-3}
+if [ -x "$latency" ]; then
+    echo
+    echo "worst malloc+free latency, snapshots every 0.1 s, ${LAT_SECONDS} s per run (max; p99.9 upper bound):"
+    echo
+    echo "| heap | no preload | heapscope default rate | heapscope rate 1 |"
+    echo "|---|---:|---:|---:|"
+    for heap in churn fragmented; do
+        row="| $heap"
+        for cfg in none default rate1; do
+            case $cfg in
+            none) out=$(timeout "$RUN_TIMEOUT" "$latency" "$heap" "$LAT_SECONDS") ;;
+            default) out=$(timeout "$RUN_TIMEOUT" env LD_PRELOAD="$heapscope" HEAPSCOPE_INTERVAL=0.1 \
+                HEAPSCOPE_OUTPUT="$tmp/lat.%p.hsd" "$latency" "$heap" "$LAT_SECONDS") ;;
+            rate1) out=$(timeout "$RUN_TIMEOUT" env LD_PRELOAD="$heapscope" HEAPSCOPE_INTERVAL=0.1 \
+                HEAPSCOPE_SAMPLE_RATE=1 HEAPSCOPE_OUTPUT="$tmp/lat.%p.hsd" "$latency" "$heap" "$LAT_SECONDS") ;;
+            esac || crashed=1
+            row="$row | $(echo "$out" | sed -n 's/.*max_us=\([0-9.]*\) p999_us=\([0-9.]*\).*/\1 us (p99.9 \2 us)/p')"
+        done
+        echo "$row |"
+    done
+fi
+
 if [ "$crashed" != 0 ]; then
     echo "bench: at least one run crashed or hung (see above)" >&2
     exit 1

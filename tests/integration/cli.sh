@@ -125,7 +125,7 @@ expect_error 1 '^heapscope: record: libheapscope.so not found' "$tmp/nolib/heaps
 "$GEN" "$tmp/good.hsd" >"$tmp/offsets" || fail "gen_dump"
 "$GEN" --no-end "$tmp/noend.hsd" >/dev/null || fail "gen_dump --no-end"
 size=$(wc -c <"$tmp/good.hsd" | tr -d ' ')
-[ "$size" = 1425 ] || fail "gen_dump wrote $size bytes, this test expects 1425"
+[ "$size" = 1449 ] || fail "gen_dump wrote $size bytes, this test expects 1449"
 expect_error 2 "^heapscope: $tmp/none.hsd: cannot open: No such file or directory\$" "$HS" info "$tmp/none.hsd"
 : >"$tmp/empty.hsd"
 expect_error 2 "^heapscope: $tmp/empty.hsd: empty file \\(no heapscope preamble\\)\$" "$HS" info "$tmp/empty.hsd"
@@ -134,8 +134,8 @@ expect_error 2 "^heapscope: $tmp/magic.hsd: corrupt file preamble at byte offset
     "$HS" info "$tmp/magic.hsd"
 expect_error 2 "corrupt file preamble at byte offset 0: bad magic" "$HS" info "$tmp/empty.c"
 cp "$tmp/good.hsd" "$tmp/version.hsd"
-printf '\002' | dd of="$tmp/version.hsd" bs=1 seek=8 conv=notrunc 2>/dev/null
-expect_error 2 "corrupt file preamble at byte offset 8: unsupported format version 2 \\(this heapscope reads version 1\\)\$" \
+printf '\003' | dd of="$tmp/version.hsd" bs=1 seek=8 conv=notrunc 2>/dev/null
+expect_error 2 "corrupt file preamble at byte offset 8: unsupported format version 3 \\(this heapscope reads version 2\\)\$" \
     "$HS" info "$tmp/version.hsd"
 head -c 16 "$tmp/good.hsd" >"$tmp/preamble.hsd"
 expect_error 2 "^heapscope: $tmp/preamble.hsd: no complete HEADER record \\(end of file at byte offset 16 after 0 complete records\\)\$" \
@@ -144,9 +144,9 @@ head -c 60 "$tmp/good.hsd" >"$tmp/header.hsd"
 expect_error 2 "no complete HEADER record \\(truncated tail at byte offset 16 after 0 complete records\\)\$" \
     "$HS" info "$tmp/header.hsd"
 snap2=$(awk '$1 == "SNAPSHOT" { n++; if (n == 2) print $2 }' "$tmp/offsets")
-[ "$snap2" = 853 ] || fail "second SNAPSHOT at $snap2, want 853"
+[ "$snap2" = 861 ] || fail "second SNAPSHOT at $snap2, want 861"
 "$GEN" --flip $((snap2 + 30)) "$tmp/corrupt.hsd" >/dev/null
-expect_error 2 "^heapscope: $tmp/corrupt.hsd: corrupt SNAPSHOT record at byte offset 853: checksum mismatch \\(stored 0x[0-9a-f]{8}, computed 0x[0-9a-f]{8}\\)\$" \
+expect_error 2 "^heapscope: $tmp/corrupt.hsd: corrupt SNAPSHOT record at byte offset 861: checksum mismatch \\(stored 0x[0-9a-f]{8}, computed 0x[0-9a-f]{8}\\)\$" \
     "$HS" info "$tmp/corrupt.hsd"
 for kind in dup-stack unknown-row repeat-row seq thread-stack; do
     "$GEN" --break "$kind" "$tmp/broken.hsd" >/dev/null
@@ -157,7 +157,7 @@ done
 # ---- info on the valid dump: exact output ----
 cat >"$tmp/want" <<'EOF'
 file: good.hsd
-format version: 1
+format version: 2
 pid: 4242
 ppid: 1
 program: /usr/bin/demo
@@ -189,6 +189,7 @@ last snapshot: seq 2, reason exit, time 2023-11-14T22:13:23.623Z
   lost_samples: 310
   live_samples: 311
   stacks: 312
+  heap_source: 313
 integrity: ok (clean exit, END record present)
 EOF
 # Stack 1 keeps its seq-1 row (absent from the last snapshot) and resolves
@@ -221,7 +222,7 @@ grep -qx 'records: 11 (HEADER 1, MAPPINGS 2, STACK 3, SNAPSHOT 3, THREAD 2, END 
 head -c 1300 "$tmp/good.hsd" >"$tmp/cut.hsd"
 (cd "$tmp" && "$HS" info --stacks cut.hsd >got 2>err) || fail "info cut.hsd: exit $?"
 [ ! -s "$tmp/err" ] || fail "info cut.hsd wrote to stderr"
-grep -qx 'integrity: truncated tail at byte offset 1185 after 10 complete records' "$tmp/got" ||
+grep -qx 'integrity: truncated tail at byte offset 1201 after 10 complete records' "$tmp/got" ||
     fail "truncated verdict: $(grep integrity "$tmp/got")"
 grep -qx 'snapshots: 2 (seq 0..1), span 1.000 s' "$tmp/got" || fail "truncated snapshot span"
 grep -qx 'last snapshot: seq 1, reason signal, time 2023-11-14T22:13:22.123Z' "$tmp/got" || fail "truncated last snapshot"

@@ -11,7 +11,9 @@
 # which programs record (by argv[0] or executable name), and a program left
 # out, like HEAPSCOPE_DISABLE=1, writes nothing and behaves exactly as
 # without the library; each bad value warns once and its default is used;
-# five threads (one detached) appear as THREAD records.
+# five threads (one detached) appear as THREAD records. Here every process
+# writes a dump (HEAPSCOPE_EMPTY_DUMPS=1); by default a shell's trivial
+# children that sampled nothing write none, checked last.
 set -eu
 T=lifecycle
 . tests/lib.sh
@@ -28,15 +30,21 @@ traced() {
     name=$1; shift
     mkdir -p "$W/$name"
     rc=0
-    (cd "$W/$name" && timeout 60 env LD_PRELOAD="$LIB" HEAPSCOPE_OUTPUT="$W/$name/%e.%p.hsd" "$@") \
+    (cd "$W/$name" && timeout 60 env LD_PRELOAD="$LIB" HEAPSCOPE_OUTPUT="$W/$name/%e.%p.hsd" \
+        HEAPSCOPE_EMPTY_DUMPS="${HEAPSCOPE_EMPTY_DUMPS:-1}" "$@") \
         >"$W/$name.out" 2>"$W/$name.err" || rc=$?
     [ "$rc" = 0 ] || fail "$name: exited with status $rc: $(head -n 1 "$W/$name.err")"
 }
 dumps_in() { find "$W/$1" -name '*.hsd' | wc -l; }
 pid_of() { awk '$1 == "pid" { print $2; exit }' "$W/$1.out"; }
 snapshots() { "$CLI" info "$1" 2>/dev/null >"$W/poll.info" && records_of "$W/poll.info" SNAPSHOT; }
+# signal_snapshots DUMP: how many snapshots DUMP holds that a signal asked for
+# (the first interval snapshots come after 1 s, 2 s, 4 s ... whatever the interval).
+signal_snapshots() {
+    "$CLI" stats --csv "$1" 2>/dev/null >"$W/poll.csv" && awk -F, '$3 == "signal" {n++} END {print n + 0}' "$W/poll.csv"
+}
 # more_snapshots DUMP N: DUMP exists, reads back, and holds more than N snapshots.
-more_snapshots() { have=$(snapshots "$1") && [ "$have" -gt "$2" ]; }
+more_snapshots() { have=$(signal_snapshots "$1") && [ "$have" -gt "$2" ]; }
 
 check "_exit(0) before the first interval writes no dump"
 traced early "$P" exit_early
@@ -91,8 +99,9 @@ cf=$(stat_of "$W/fork1.child.info" sampled_frees)
 
 # signalled NAME SPELLING SIGNALS: runs `lifecycle wait` with
 # HEAPSCOPE_SIGNAL=SPELLING, sends SIGUSR2 SIGNALS times, each time polling
-# (bounded) until the dump holds one more snapshot, then lets it exit; the
-# dump must then hold SIGNALS + 1 snapshots (the last one at exit).
+# (bounded) until the dump holds one more signal snapshot (written at the
+# program's next sampled allocation), then lets it exit; the dump must then
+# hold SIGNALS signal snapshots and end with the exit snapshot.
 signalled() {
     name=$1 spelling=$2 signals=$3
     mkdir -p "$W/$name"
@@ -105,14 +114,13 @@ signalled() {
     pid=$(cat "$W/$name.ready")
     BG="$bgpid $pid"
     dump=$W/$name/lifecycle.$pid.hsd
-    [ ! -e "$dump" ] || fail "$name: a dump exists before any signal or interval"
     k=0
     while [ $k -lt "$signals" ]; do
         kill -USR2 "$pid"
         wait_until 10 more_snapshots "$dump" $k ||
             fail "$name: still $k snapshots 10 s after SIGUSR2 number $((k + 1))"
         k=$((k + 1))
-        [ "$(snapshots "$dump")" = $k ] || fail "$name: $(snapshots "$dump") snapshots after $k signals"
+        [ "$(signal_snapshots "$dump")" = $k ] || fail "$name: $(signal_snapshots "$dump") signal snapshots after $k signals"
     done
     touch "$W/$name.go"
     rc=0
@@ -121,8 +129,8 @@ signalled() {
     [ "$rc" = 0 ] || fail "$name: the waiting program exited with status $rc: $(head -n 1 "$W/$name.err")"
     [ ! -s "$W/$name.err" ] || fail "$name: stderr not empty: $(head -n 1 "$W/$name.err")"
     info "$dump" "$W/$name.info"
-    final=$(records_of "$W/$name.info" SNAPSHOT)
-    [ "$final" = $((signals + 1)) ] || fail "$name: $final snapshots at the end, expected $((signals + 1))"
+    [ "$(signal_snapshots "$dump")" = "$signals" ] || fail "$name: $(signal_snapshots "$dump") signal snapshots, expected $signals"
+    grep -q '^last snapshot: .*reason exit' "$W/$name.info" || fail "$name: the last snapshot is not the exit's"
 }
 
 check "HEAPSCOPE_SIGNAL=SIGUSR2: each signal adds a snapshot (1, 2, then 3 with the exit)"
@@ -137,7 +145,7 @@ pid=$(pid_of interval)
 info "$W/interval/lifecycle.$pid.hsd" "$W/interval.info"
 n=$(records_of "$W/interval.info" SNAPSHOT)
 # 10 intervals + 1 at exit; at least 5 even when the machine is busy, and
-# not more than 13 (the flusher must not snapshot faster than asked).
+# not more than 13 (snapshots must not come faster than asked).
 if [ "$n" -lt 5 ] || [ "$n" -gt 13 ]; then
     fail "$n snapshots in ~1 s at interval 0.1 (expected 5..13)"
 fi
@@ -257,5 +265,13 @@ exited=$(awk '$1 == "threads:" && $3 == "started," { print $4 }' "$W/threads.inf
     fail "info counts threads '$started' started, '$exited' exited; expected 5 and 5"
 [ "$n" = 10 ] || fail "$n THREAD records for 5 threads that started and exited (expected 10)"
 note "$n THREAD records: $started started, $exited exited"
+
+check "by default, trivial children that sampled nothing leave no dump; a sampling one does"
+HEAPSCOPE_EMPTY_DUMPS=0 traced trivial sh -c 'i=0; while [ $i -lt 20 ]; do /bin/true; i=$((i + 1)); done'
+[ "$(dumps_in trivial)" = 0 ] || fail "20 runs of /bin/true left $(dumps_in trivial) dumps"
+HEAPSCOPE_EMPTY_DUMPS=0 HEAPSCOPE_SAMPLE_RATE=1 traced sampling "$P" return
+[ "$(dumps_in sampling)" = 1 ] || fail "a program that sampled left $(dumps_in sampling) dumps"
+HEAPSCOPE_EMPTY_DUMPS=1 traced trivial_kept /bin/true
+[ "$(dumps_in trivial_kept)" = 1 ] || fail "HEAPSCOPE_EMPTY_DUMPS=1: /bin/true left $(dumps_in trivial_kept) dumps"
 
 echo "lifecycle: PASS"

@@ -25,3 +25,20 @@ echo "$records" | grep -q "MAPPINGS 3" || fail "expected 3 MAPPINGS records (sta
 grep -q '^  frame 0 0x[0-9a-f]* [^ ]*libz\.so[^ ]* 0x' "$work/stacks" ||
     fail "no stack with frame 0 in libz: $(grep -c '^stack' "$work/stacks") stacks"
 echo "ok: mappings follow dlopen and dlclose; zlib's allocation resolves into libz"
+
+# dlclose, then another library at the same address: the stacks recorded in
+# the first must still resolve into it (they are written before it unloads),
+# and the second's into the second.
+HEAPSCOPE_SAMPLE_RATE=1 HEAPSCOPE_INTERVAL=3600 HEAPSCOPE_OUTPUT="$work/reuse.hsd" \
+    LD_PRELOAD="$BUILD/libheapscope.so" "$BUILD/progs/dlreuse_victim" "$BUILD/plugins" > "$work/out" ||
+    fail "dlreuse_victim failed"
+"$BUILD/heapscope" info --stacks "$work/reuse.hsd" > "$work/stacks" || fail "info --stacks reuse.hsd failed"
+grep -q "^integrity: ok" "$work/stacks" || fail "reuse.hsd: $(grep integrity "$work/stacks")"
+# "allocs N" of each stack whose allocation site (frame 0) lies in plugin X.
+site_allocs() {
+    awk -v lib="$1" '/^stack / {n = $4} $1 == "frame" && $2 == 0 && $4 ~ lib {s += n} END {print s + 0}' "$work/stacks"
+}
+a=$(site_allocs 'libhs_plug_a[.]so'); b=$(site_allocs 'libhs_plug_b[.]so')
+[ "$a" = 32 ] && [ "$b" = 32 ] ||
+    fail "plugin A's blocks must resolve into A and B's into B: A $a, B $b ($(cat "$work/out"))"
+echo "ok: after dlclose, a library at the same address ($(cat "$work/out")) is not blamed for the old one's blocks"

@@ -12,6 +12,8 @@
 #include <sys/stat.h>
 #include <time.h>
 
+void *volatile snapshot_sink; /* keeps the compiler from dropping the malloc/free pair */
+
 static void *held[65536 + 2048];
 static size_t nheld;
 
@@ -54,6 +56,9 @@ static int snapshot(const char *dump)
     long long before = size_of(dump);
     raise(SIGUSR2);
     for (int i = 0; i < 10000; i++) {
+        /* The snapshot is written at the next sampled allocation. */
+        snapshot_sink = malloc(1 << 20);
+        free(snapshot_sink);
         if (size_of(dump) > before)
             return 0;
         struct timespec ms = {0, 1000 * 1000};

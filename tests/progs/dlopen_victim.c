@@ -10,6 +10,8 @@
 #include <sys/stat.h>
 #include <time.h>
 
+void *volatile snapshot_sink; /* keeps the compiler from dropping the malloc/free pair */
+
 static long long dump_size(const char *path)
 {
     struct stat st;
@@ -24,6 +26,9 @@ static int snapshot(const char *path)
         before = 0; /* created but not yet written is not a snapshot */
     raise(SIGUSR2);
     for (int i = 0; i < 10000; i++) {
+        /* The snapshot is written at the next sampled allocation. */
+        snapshot_sink = malloc(1 << 20);
+        free(snapshot_sink);
         if (dump_size(path) > before)
             return 0;
         struct timespec ms = {0, 1000 * 1000};

@@ -3,8 +3,10 @@
  * its own file: the dump's descriptor number is reused by the program, and
  * for a while no descriptor is free to reopen the dump (EMFILE, like a server
  * at its connection limit). Asks for snapshots (HEAPSCOPE_SIGNAL=SIGUSR2)
- * before, while full, and after freeing a few numbers, waiting (bounded) for
- * the first and last to land in the dump, and then writes its own data.
+ * before, while full, and after freeing a few numbers; the library writes a
+ * requested snapshot at the program's next sampled allocation, so each
+ * request is followed by allocations until it lands (bounded), and then the
+ * program writes its own data.
  * Usage: fdclose_victim DUMP_PATH USER_FILE */
 #include <errno.h>
 #include <fcntl.h>
@@ -19,6 +21,17 @@
 
 /* The blocks escape through here, so the compiler cannot drop the malloc/free pairs. */
 void *volatile held[2];
+void *volatile sink;
+
+/* Allocations large enough to be sampled at any test rate: a requested
+ * snapshot is written at the next sampled allocation. */
+static void allocate_a_little(void)
+{
+    for (int i = 0; i < 8; i++) {
+        sink = malloc(64 << 10);
+        free(sink);
+    }
+}
 
 static long long size_of(const char *path)
 {
@@ -33,6 +46,7 @@ static int snapshot(const char *dump)
         before = 0; /* created but not yet written is not a snapshot */
     raise(SIGUSR2);
     for (int i = 0; i < 10000; i++) {
+        allocate_a_little();
         if (size_of(dump) > before)
             return 0;
         struct timespec ms = {0, 1000 * 1000};
@@ -41,42 +55,12 @@ static int snapshot(const char *dump)
     return 1;
 }
 
-/* The flusher is the process's only other thread. Its status file is kept
- * open so that it can be read while no descriptor is free. */
-static int open_flusher_status(void)
+/* Asks for a snapshot while no descriptor is free: it is attempted at the
+ * next sampled allocation, in this thread, and has to wait in the backlog. */
+static void snapshot_attempt(void)
 {
-    char path[64];
-    pid_t self = getpid();
-    for (pid_t tid = self + 1; tid < self + 4096; tid++) {
-        snprintf(path, sizeof(path), "/proc/self/task/%d/status", (int)tid);
-        int f = open(path, O_RDONLY);
-        if (f >= 0)
-            return f;
-    }
-    return -1;
-}
-
-static long voluntary_switches(int status)
-{
-    char buf[4096];
-    ssize_t n = pread(status, buf, sizeof(buf) - 1, 0);
-    if (n <= 0)
-        return -1;
-    buf[n] = 0;
-    const char *p = strstr(buf, "\nvoluntary_ctxt_switches:");
-    return p ? atol(p + strlen("\nvoluntary_ctxt_switches:")) : -1;
-}
-
-/* Asks for a snapshot and waits (bounded) until the flusher has gone back
- * to sleep after it, whether or not it could write: no descriptor is free. */
-static void snapshot_attempt(int status)
-{
-    long before = voluntary_switches(status);
     raise(SIGUSR2);
-    for (int i = 0; i < 10000 && voluntary_switches(status) == before; i++) {
-        struct timespec ms = {0, 1000 * 1000};
-        nanosleep(&ms, NULL);
-    }
+    allocate_a_little();
 }
 
 int main(int argc, char **argv)
@@ -89,8 +73,7 @@ int main(int argc, char **argv)
     for (int f = 3; f < 4096; f++)
         close(f);
     int user = open(argv[2], O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    int status = open_flusher_status();
-    if (user < 0 || status < 0)
+    if (user < 0)
         return 4;
     /* Every descriptor up to the limit (at most 1024) is now the program's file. */
     struct rlimit lim;
@@ -103,10 +86,10 @@ int main(int argc, char **argv)
     }
     int top = (int)lim.rlim_cur;
     for (int f = 3; f < top; f++)
-        if (f != user && f != status && dup2(user, f) != f)
+        if (f != user && dup2(user, f) != f)
             return 4;
     held[1] = malloc(2 << 20);
-    snapshot_attempt(status); /* no descriptor free: this snapshot has to wait */
+    snapshot_attempt(); /* no descriptor free: this snapshot has to wait */
     for (int f = top - 8; f < top; f++)
         close(f);
     if (snapshot(argv[1]))
