@@ -41,10 +41,6 @@ __asm__(".text\n"
         "ret\n"
         ".cfi_endproc\n"
         ".size hs_call_on_stack, .-hs_call_on_stack\n");
-void hs_call_on_stack(void *arg, void (*fn)(void *), void *top);
-#define HAVE_SWITCH 1
-#else
-#define HAVE_SWITCH 0
 #endif
 
 #define GUARD 4096
@@ -58,18 +54,4 @@ void *hs_altstack_map(size_t size)
      * the kernel mapped below. */
     mprotect(m, GUARD, PROT_NONE);
     return m + GUARD + size; /* the top: stacks grow down */
-}
-
-int hs_altstack_call(void *top, void (*fn)(void *), void *arg)
-{
-#if HAVE_SWITCH
-    if (!top)
-        return -1;
-    hs_call_on_stack(arg, fn, (void *)((uintptr_t)top & ~(uintptr_t)15));
-    return 0;
-#else
-    (void)top;
-    fn(arg); /* no switch on this architecture: the host's stack it is */
-    return 0;
-#endif
 }

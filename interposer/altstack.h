@@ -3,6 +3,7 @@
 #define HS_ALTSTACK_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* Per-thread sampling stack and the process's snapshot stack. */
 #define HS_ALTSTACK_SAMPLE_SIZE (64u * 1024)
@@ -10,8 +11,24 @@
 
 /* Maps a stack of `size` bytes under a guard page; returns its top, or NULL. */
 void *hs_altstack_map(size_t size);
+#if defined(__x86_64__)
+/* altstack.c's assembly: fn(arg) with the stack pointer at top (16-byte aligned). */
+void hs_call_on_stack(void *arg, void (*fn)(void *), void *top);
+#endif
+
 /* Calls fn(arg) on the stack whose top is `top`. Returns 0, or -1 (nothing
- * called) when top is NULL. */
-int hs_altstack_call(void *top, void (*fn)(void *), void *arg);
+ * called) when top is NULL. Inline: every frame between the hook and the
+ * unwinder is one more frame libunwind walks on each sample. */
+static inline int hs_altstack_call(void *top, void (*fn)(void *), void *arg)
+{
+    if (!top)
+        return -1;
+#if defined(__x86_64__)
+    hs_call_on_stack(arg, fn, (void *)((uintptr_t)top & ~(uintptr_t)15));
+#else
+    fn(arg); /* no switch on this architecture: the host's stack it is */
+#endif
+    return 0;
+}
 
 #endif

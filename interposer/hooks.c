@@ -268,7 +268,8 @@ uint32_t hs_record_stack_id(void)
     return s ? s->id : 0;
 }
 
-void hs_record_alloc(void *p, size_t size)
+/* Inlined into sample_on_own_stack: one frame fewer to unwind per sample. */
+static inline __attribute__((always_inline)) void record_alloc(void *p, size_t size)
 {
     uintptr_t frames[HS_MAX_DEPTH_LIMIT + 8];
     uint32_t depth = hs_capture_stack(frames, hs_cfg.max_depth);
@@ -291,7 +292,7 @@ typedef struct {
 static void sample_on_own_stack(void *arg)
 {
     sample_job_t *job = arg;
-    hs_record_alloc(job->p, job->size);
+    record_alloc(job->p, job->size);
     /* Then what is due: the heap as it is now, this block included (a
      * realloc'd block's old record is already gone, its new one in). */
     hs_snapshot_safe_point();

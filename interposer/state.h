@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "altstack.h"
 #include "config.h"
 #include "sampler.h"
 
@@ -117,11 +118,17 @@ uint64_t hs_now_mono_ns(void);
 uint64_t hs_now_real_ns(void);
 pid_t hs_gettid(void);
 /* Runs fn(arg) on the calling (tracked) thread's sampling stack, mapped on
- * first use and kept with its block. 0, or -1 when no stack could be had. */
-int hs_thread_run_on_own_stack(hs_tls_t *t, void (*fn)(void *), void *arg);
-/* recording (hooks.c): capture the stack of a sampled block and remember it.
- * On the thread's sampling stack, with the re-entrancy guard held. */
-void hs_record_alloc(void *p, size_t size);
+ * first use and kept with its block (a block is recycled only once its
+ * thread no longer exists). Call with in_hook set, so a signal handler that
+ * samples cannot reuse a stack already in use. 0, or -1 when no stack could
+ * be had. Inline: no extra frame for libunwind to walk per sample. */
+static inline int hs_thread_run_on_own_stack(hs_tls_t *t, void (*fn)(void *), void *arg)
+{
+    hs_thread_block_t *b = t->block;
+    if (HS_UNLIKELY(!b->stack_top))
+        b->stack_top = hs_altstack_map(HS_ALTSTACK_SAMPLE_SIZE);
+    return hs_altstack_call(b->stack_top, fn, arg);
+}
 uint32_t hs_record_stack_id(void);
 
 #endif

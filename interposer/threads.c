@@ -300,17 +300,6 @@ void hs_thread_attach(hs_tls_t *t)
     errno = saved_errno;
 }
 
-int hs_thread_run_on_own_stack(hs_tls_t *t, void (*fn)(void *), void *arg)
-{
-    hs_thread_block_t *b = t->block;
-    /* Only this thread uses its block's stack (a block is recycled once its
-     * thread no longer exists), and only with in_hook set, so a signal
-     * handler that samples cannot reuse a stack already in use. */
-    if (!b->stack_top)
-        b->stack_top = hs_altstack_map(HS_ALTSTACK_SAMPLE_SIZE);
-    return hs_altstack_call(b->stack_top, fn, arg);
-}
-
 void hs_thread_mark_internal(void)
 {
     hs_tls_t *t = &hs_tls;

@@ -1,8 +1,11 @@
 /* latency: the worst single malloc+free pair a program sees, the figure a
  * snapshot taken in the program's own thread adds to. Two heaps:
  *   latency churn SECONDS       a small working set replaced at random
- *   latency fragmented SECONDS  2M small blocks, every other one freed (~1M
- *                               free chunks: what made mallinfo2 take 150 ms)
+ *   latency fragmented SECONDS  2M blocks of 136-168 B, every other one freed
+ *                               (~1M free chunks that cannot merge, above the
+ *                               fastbin sizes whose consolidation would stall
+ *                               the program by itself: what made mallinfo2
+ *                               take 150 ms)
  * then malloc+free pairs for SECONDS, timing each pair. Prints
  * "pairs=N max_us=X p999_us=Y" (p99.9 from a log2 histogram, upper bound).
  * Run by tests/bench/run.sh with and without heapscope. */
@@ -44,7 +47,7 @@ int main(int argc, char **argv)
     if (!blocks)
         return 1;
     for (size_t i = 0; i < nblocks; i++)
-        blocks[i] = malloc(16 + next_random(&rng) % 48);
+        blocks[i] = malloc(136 + next_random(&rng) % 33);
     if (nblocks > 4096)
         for (size_t i = 0; i < nblocks; i += 2) {
             free(blocks[i]);
