@@ -29,6 +29,10 @@ static _Atomic uint64_t attach_seq;
  * full are not recorded individually, and nothing is lost by it, because
  * the site counters below count every start and exit. */
 #define EVENT_SLOTS 4096
+/* A cell's sequence number is stored relative to its index (stored = seq -
+ * index), so that the ring's initial state (seq = index) is all zeros: the
+ * 160 KiB are never written at load, and a short process does not fault in
+ * 40 pages it never uses. */
 typedef struct {
     _Atomic uint64_t seq;
     hs_thread_event_t ev;
@@ -40,15 +44,16 @@ static void event_push(const hs_thread_event_t *ev)
 {
     uint64_t pos = atomic_load_explicit(&event_tail, memory_order_relaxed);
     for (;;) {
-        event_cell_t *c = &events[pos % EVENT_SLOTS];
+        uint64_t index = pos % EVENT_SLOTS;
+        event_cell_t *c = &events[index];
         /* acquire: the consumer's release store made the slot free */
-        uint64_t seq = atomic_load_explicit(&c->seq, memory_order_acquire);
+        uint64_t seq = atomic_load_explicit(&c->seq, memory_order_acquire) + index;
         int64_t dif = (int64_t)(seq - pos);
         if (dif == 0) {
             if (atomic_compare_exchange_weak_explicit(&event_tail, &pos, pos + 1, memory_order_relaxed,
                                                       memory_order_relaxed)) {
                 c->ev = *ev;
-                atomic_store_explicit(&c->seq, pos + 1, memory_order_release); /* publish ev */
+                atomic_store_explicit(&c->seq, pos + 1 - index, memory_order_release); /* publish ev */
                 return;
             }
         } else if (dif < 0) {
@@ -62,13 +67,24 @@ static void event_push(const hs_thread_event_t *ev)
 int hs_thread_event_pop(hs_thread_event_t *ev)
 {
     uint64_t pos = atomic_load_explicit(&event_head, memory_order_relaxed);
-    event_cell_t *c = &events[pos % EVENT_SLOTS];
-    if (atomic_load_explicit(&c->seq, memory_order_acquire) != pos + 1)
+    uint64_t index = pos % EVENT_SLOTS;
+    event_cell_t *c = &events[index];
+    if (atomic_load_explicit(&c->seq, memory_order_acquire) + index != pos + 1)
         return 0;
     *ev = c->ev;
-    atomic_store_explicit(&c->seq, pos + EVENT_SLOTS, memory_order_release); /* slot free again */
+    atomic_store_explicit(&c->seq, pos + EVENT_SLOTS - index, memory_order_release); /* slot free again */
     atomic_store_explicit(&event_head, pos + 1, memory_order_relaxed);
     return 1;
+}
+
+/* Empties the ring (only this thread alive): the cells ever used back to 0. */
+static void events_reset(void)
+{
+    uint64_t used = atomic_load_explicit(&event_tail, memory_order_relaxed);
+    for (uint64_t i = 0; i < EVENT_SLOTS && i < used; i++)
+        atomic_store_explicit(&events[i].seq, 0, memory_order_relaxed);
+    atomic_store_explicit(&event_head, 0, memory_order_relaxed);
+    atomic_store_explicit(&event_tail, 0, memory_order_relaxed);
 }
 
 /* ---- thread sites: exact start and exit counts by creation site ----------
@@ -229,8 +245,6 @@ static void on_thread_exit(void *value)
 
 int hs_threads_init(void)
 {
-    for (uint64_t i = 0; i < EVENT_SLOTS; i++)
-        atomic_store_explicit(&events[i].seq, i, memory_order_relaxed);
     sites = hs_map(SITE_POOL * sizeof(thread_site_t));
     site_slots = hs_map(SITE_SLOTS * sizeof(*site_slots));
     if (!sites || !site_slots)
@@ -326,10 +340,7 @@ void hs_threads_after_fork_child(void)
     /* Only the forking thread survives. The others' blocks become reusable. Queued thread
      * events are the parent's (its dump records them) and a push that was
      * half done in another thread would stall the queue: start it empty. */
-    for (uint64_t i = 0; i < EVENT_SLOTS; i++)
-        atomic_store_explicit(&events[i].seq, i, memory_order_relaxed);
-    atomic_store_explicit(&event_head, 0, memory_order_relaxed);
-    atomic_store_explicit(&event_tail, 0, memory_order_relaxed);
+    events_reset();
     /* The child's call counts start at the fork: inherited totals would
      * read as millions of calls a second in its first snapshot. */
     atomic_store_explicit(&hs_block_unattached.allocs, 0, memory_order_relaxed);
