@@ -2,12 +2,15 @@
 # `make bench`: runs build/bench/churn under four configurations (no preload, the
 # passthrough floor, heapscope at the default rate, heapscope at rate 1), then counts
 # instructions with callgrind, and prints a markdown table with the targets marked
-# PASS/MISS. A missed target is a finding, not a failure: the exit status is non-zero
-# only when a run crashes or hangs. See tests/bench/README.md.
+# PASS/MISS; then the worst malloc+free latency with snapshots every 0.1 s (build/bench/latency,
+# a churning heap and one with ~1M free chunks) and what a short process pays (/bin/true
+# from a preloaded shell). A missed target is a finding, not a failure: the exit status is
+# non-zero only when a run crashes or hangs. See tests/bench/README.md.
 #
 # Knobs (environment): BENCH_THREADS (2), BENCH_OPS per thread (2000000), BENCH_RUNS (3),
 # BENCH_CG_OPS="20000 120000" (callgrind op counts, 1 thread), BENCH_INTERVAL (30 s),
-# BENCH_CONFIGS="none passthrough default rate1", BENCH_CALLGRIND=0 to skip callgrind.
+# BENCH_CONFIGS="none passthrough default rate1", BENCH_CALLGRIND=0 to skip callgrind,
+# BENCH_LATENCY_SECONDS (3), BENCH_START_RUNS (500).
 set -u
 BUILD=${BUILD:-build}
 THREADS=${BENCH_THREADS:-2}
@@ -270,6 +273,48 @@ if [ -x "$latency" ]; then
         echo "$row |"
     done
 fi
+
+# What a short process pays: a preloaded shell runs /bin/true N times (wall time of the
+# loop, median of 3), and callgrind counts one /bin/true's instructions (loading included).
+START_RUNS=${BENCH_START_RUNS:-500}
+start_loop() {
+    best=""
+    for _ in 1 2 3; do
+        t0=$(date +%s%N)
+        env "$@" sh -c "i=0; while [ \$i -lt $START_RUNS ]; do /bin/true; i=\$((i + 1)); done" || crashed=1
+        t1=$(date +%s%N)
+        echo $(((t1 - t0) / 1000))
+    done | sort -n | sed -n 2p
+}
+start_ir() {
+    if [ "$have_callgrind" = 1 ]; then
+        env "$@" valgrind --tool=callgrind --callgrind-out-file="$tmp/cg.true" /bin/true 2>&1 |
+            sed -n 's/.*Collected : \([0-9]*\).*/\1/p'
+    else
+        echo n/a
+    fi
+}
+echo
+echo "start cost: $START_RUNS runs of /bin/true from a shell with the library preloaded (median of 3), and"
+echo "instructions of one /bin/true (callgrind, dynamic loading included):"
+echo
+echo "| configuration | loop ms | per process us | vs no preload | instructions | dumps left |"
+echo "|---|---:|---:|---:|---:|---:|"
+base_us=""
+for cfg in none disabled default; do
+    mkdir -p "$tmp/start.$cfg"
+    case $cfg in
+    none) set -- X=1 ;;
+    disabled) set -- LD_PRELOAD="$heapscope" HEAPSCOPE_DISABLE=1 ;;
+    default) set -- LD_PRELOAD="$heapscope" HEAPSCOPE_OUTPUT="$tmp/start.$cfg/%p.hsd" ;;
+    esac
+    us=$(start_loop "$@")
+    [ -n "$base_us" ] || base_us=$us
+    ir=$(start_ir "$@")
+    dumps=$(find "$tmp/start.$cfg" -name '*.hsd' | wc -l)
+    awk -v c="$cfg" -v us="$us" -v b="$base_us" -v n="$START_RUNS" -v ir="$ir" -v d="$dumps" \
+        'BEGIN {printf "| %s | %.0f | %.0f | %.2f | %s | %d |\n", c, us / 1000, us / n, us / b, ir, d}'
+done
 
 if [ "$crashed" != 0 ]; then
     echo "bench: at least one run crashed or hung (see above)" >&2
