@@ -139,6 +139,17 @@ check "HEAPSCOPE_SIGNAL=USR2 and =12 name the same signal"
 signalled sig_short USR2 1
 signalled sig_number 12 1
 
+check "the first snapshots come early (1 s, then 3 s) whatever the interval: a 3.5 s run that _exits leaves data"
+traced early_data "$P" run_exit 3500
+pid=$(pid_of early_data)
+[ -f "$W/early_data/lifecycle.$pid.hsd" ] || fail "a 3.5 s run that _exited left no dump: $(ls "$W/early_data")"
+"$CLI" info "$W/early_data/lifecycle.$pid.hsd" >"$W/early_data.info" 2>&1 ||
+    fail "early_data: info failed: $(tail -n 1 "$W/early_data.info")"
+n=$(records_of "$W/early_data.info" SNAPSHOT)
+[ "$n" -ge 2 ] || fail "a 3.5 s run at the default 30 s interval has $n snapshots (expected those at ~1 s and ~3 s)"
+[ "$(records_of "$W/early_data.info" END)" = 0 ] || fail "early_data: an END record after _exit"
+note "$n snapshots before _exit"
+
 check "HEAPSCOPE_INTERVAL=0.1 on a program running ~1 s yields several snapshots"
 HEAPSCOPE_INTERVAL=0.1 traced interval "$P" run 1000
 pid=$(pid_of interval)

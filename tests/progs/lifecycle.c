@@ -8,6 +8,7 @@
  *   lifecycle wait READY GO     allocate, write READY (pid inside), poll for
  *                               the file GO (at most 30 s), then return
  *   lifecycle run MS            allocate for MS ms, then return
+ *   lifecycle run_exit MS       allocate for MS ms, then _exit(0) (no exit snapshot)
  *   lifecycle threads           5 threads (one detached), each allocates;
  *                               returns once all five have exited
  * Every mode prints "pid N" first, flushed, so the test knows whose dump
@@ -182,8 +183,12 @@ int main(int argc, char **argv)
         run_for(atof(argv[2]));
         return 0;
     }
+    if (strcmp(mode, "run_exit") == 0 && argc == 3) {
+        run_for(atof(argv[2]));
+        _exit(0);
+    }
     if (strcmp(mode, "threads") == 0)
         return mode_threads();
-    fprintf(stderr, "usage: lifecycle exit_early|return|fork MS|wait READY GO|run MS|threads\n");
+    fprintf(stderr, "usage: lifecycle exit_early|return|fork MS|wait READY GO|run MS|run_exit MS|threads\n");
     return 2;
 }
