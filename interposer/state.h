@@ -96,7 +96,6 @@ void hs_resolve_real(void);
 /* threads.c */
 int hs_threads_init(void);
 void hs_thread_attach(hs_tls_t *t);
-void hs_thread_mark_internal(void);
 void hs_threads_sum_calls(uint64_t *allocs, uint64_t *frees);
 void hs_threads_after_fork_child(void);
 typedef struct hs_thread_note {

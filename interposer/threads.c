@@ -314,15 +314,6 @@ void hs_thread_attach(hs_tls_t *t)
     errno = saved_errno;
 }
 
-void hs_thread_mark_internal(void)
-{
-    hs_tls_t *t = &hs_tls;
-    t->attached = HS_THREAD_UNTRACKED;
-    t->countdown = UINT64_MAX;
-    t->block = &t->own;
-    t->in_hook = 1; /* permanently: nothing this thread allocates is the program's */
-}
-
 void hs_threads_sum_calls(uint64_t *allocs, uint64_t *frees)
 {
     uint64_t a = atomic_load_explicit(&hs_block_unattached.allocs, memory_order_relaxed);
