@@ -1,10 +1,13 @@
-/* config.h - the interposer's settings, read once from HEAPSCOPE_* at load. */
+/* config.h - the interposer's settings, read once from HEAPSCOPE_* at load.
+ * Names, defaults, bounds and grammars are common/hs_options.h's table. */
 #ifndef HS_CONFIG_H
 #define HS_CONFIG_H
 
 #include <stdint.h>
 
-#define HS_PATH_MAX 1024
+#include "hs_options.h"
+
+#define HS_PATH_MAX HS_OPT_STRING_MAX
 
 typedef struct hs_config {
     uint64_t sample_rate;   /* HEAPSCOPE_SAMPLE_RATE: mean bytes between samples; 1 = all */
@@ -24,14 +27,12 @@ typedef struct hs_config {
     char tmpdir[HS_PATH_MAX]; /* $TMPDIR at load, fallback directory */
 } hs_config_t;
 
+/* The process's settings: written once at load (lifecycle.c), then only read. */
+extern hs_config_t hs_cfg;
+
 /* Parses the environment (getenv) into *cfg; a bad value logs one warning
  * and keeps the default. Never allocates. */
 void hs_config_load(hs_config_t *cfg);
-/* Parsers shared with tests. Return 0 on success. */
-int hs_config_parse_size(const char *s, uint64_t *out);
-int hs_config_parse_seconds_ms(const char *s, uint64_t *out_ms);
-int hs_config_parse_bool(const char *s, int *out);
-int hs_config_parse_signal(const char *s, int *out);
 /* Logs the effective configuration, one line per option. */
 void hs_config_print(const hs_config_t *cfg);
 /* Does the comma list `only` contain `name`? (an empty list matches all) */

@@ -7,7 +7,6 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "config.h"
 #include "sampler.h"
 #include "run_suite.h"
 
@@ -133,69 +132,6 @@ START_TEST(default_rate_single_run_is_within_a_few_percent)
 }
 END_TEST
 
-START_TEST(config_parsers_accept_and_reject)
-{
-    uint64_t v;
-    int b;
-    ck_assert_int_eq(hs_config_parse_size("524288", &v), 0);
-    ck_assert_uint_eq(v, 524288);
-    ck_assert_int_eq(hs_config_parse_size("512K", &v), 0);
-    ck_assert_uint_eq(v, 524288);
-    ck_assert_int_eq(hs_config_parse_size("2MiB", &v), 0);
-    ck_assert_uint_eq(v, 2u << 20);
-    ck_assert_int_eq(hs_config_parse_size("1g", &v), 0);
-    ck_assert_uint_eq(v, 1u << 30);
-    ck_assert_int_ne(hs_config_parse_size("abc", &v), 0);
-    ck_assert_int_ne(hs_config_parse_size("", &v), 0);
-    ck_assert_int_ne(hs_config_parse_size("12x", &v), 0);
-    ck_assert_int_ne(hs_config_parse_size("-5", &v), 0);
-    ck_assert_int_ne(hs_config_parse_size("99999999999999999999999", &v), 0);
-    ck_assert_int_eq(hs_config_parse_seconds_ms("0.2", &v), 0);
-    ck_assert_uint_eq(v, 200);
-    ck_assert_int_eq(hs_config_parse_seconds_ms("30", &v), 0);
-    ck_assert_uint_eq(v, 30000);
-    ck_assert_int_eq(hs_config_parse_seconds_ms("1.5s", &v), 0);
-    ck_assert_uint_eq(v, 1500);
-    ck_assert_int_ne(hs_config_parse_seconds_ms("fast", &v), 0);
-    ck_assert_int_ne(hs_config_parse_seconds_ms(".", &v), 0);
-    ck_assert_int_eq(hs_config_parse_bool("yes", &b), 0);
-    ck_assert_int_eq(b, 1);
-    ck_assert_int_eq(hs_config_parse_bool("OFF", &b), 0);
-    ck_assert_int_eq(b, 0);
-    ck_assert_int_ne(hs_config_parse_bool("maybe", &b), 0);
-    ck_assert_int_eq(hs_config_parse_signal("SIGUSR2", &b), 0);
-    ck_assert_int_eq(b, 12);
-    ck_assert_int_eq(hs_config_parse_signal("usr1", &b), 0);
-    ck_assert_int_eq(b, 10);
-    ck_assert_int_eq(hs_config_parse_signal("12", &b), 0);
-    ck_assert_int_eq(b, 12);
-    ck_assert_int_ne(hs_config_parse_signal("9", &b), 0);
-    ck_assert_int_ne(hs_config_parse_signal("SIGNOPE", &b), 0);
-    ck_assert(hs_config_name_matches("", "anything"));
-    ck_assert(hs_config_name_matches("redis-server,nginx", "nginx"));
-    ck_assert(!hs_config_name_matches("redis-server,nginx", "redis"));
-    ck_assert(!hs_config_name_matches("redis-server,nginx", "ngin"));
-}
-END_TEST
-
-START_TEST(config_load_warns_and_keeps_defaults)
-{
-    hs_config_t cfg;
-    setenv("HEAPSCOPE_SAMPLE_RATE", "lots", 1);
-    setenv("HEAPSCOPE_INTERVAL", "0.25", 1);
-    setenv("HEAPSCOPE_MAX_DEPTH", "1000", 1);
-    hs_config_load(&cfg);
-    ck_assert_uint_eq(cfg.sample_rate, 524288);
-    ck_assert_uint_eq(cfg.interval_ms, 250);
-    ck_assert_uint_eq(cfg.max_depth, 64);
-    ck_assert_str_eq(cfg.output, "heapscope.%e.%p.hsd");
-    ck_assert_int_eq(cfg.follow_exec, 1);
-    unsetenv("HEAPSCOPE_SAMPLE_RATE");
-    unsetenv("HEAPSCOPE_INTERVAL");
-    unsetenv("HEAPSCOPE_MAX_DEPTH");
-}
-END_TEST
-
 int main(void)
 {
     Suite *s = suite_create("sampler");
@@ -206,8 +142,6 @@ int main(void)
     tcase_add_test(tc, weights_match_the_closed_form);
     tcase_add_test(tc, estimates_are_unbiased_over_many_runs);
     tcase_add_test(tc, default_rate_single_run_is_within_a_few_percent);
-    tcase_add_test(tc, config_parsers_accept_and_reject);
-    tcase_add_test(tc, config_load_warns_and_keeps_defaults);
     suite_add_tcase(s, tc);
     return hs_run_suite(s);
 }
