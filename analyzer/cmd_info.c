@@ -12,6 +12,7 @@
 #include <time.h>
 #include <uthash.h>
 
+#include "args.h"
 #include "cli.h"
 #include "hs_reader.h"
 #include "input.h"
@@ -467,23 +468,18 @@ static void print_info(FILE *out, const info_t *info)
 
 int hs_cmd_info(int argc, char **argv)
 {
-    int want_stacks = 0;
-    const char *path = NULL;
-    int only_operands = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *arg = argv[i];
-        if (!only_operands && strcmp(arg, "--") == 0) {
-            only_operands = 1;
-        } else if (!only_operands && (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0)) {
-            hs_cmd_info_usage(stdout);
-            return HS_EXIT_OK;
-        } else if (!only_operands && strcmp(arg, "--stacks") == 0) {
-            want_stacks = 1;
-        } else if (hs_cli_dump_operand("info", arg, only_operands, &path)) {
-            return HS_EXIT_BAD_INPUT;
-        }
+    static const hs_arg_option_t options[] = {{'s', 0, "stacks", 0}, {0, 0, NULL, 0}};
+    int want_stacks = 0, opt;
+    const char *path = NULL, *value;
+    hs_args_t args;
+    hs_args_init(&args, "info", options, HS_ARGS_PERMUTE, argc, argv);
+    while ((opt = hs_args_next(&args, &value)) > 0)
+        want_stacks = 1; /* the only option: --stacks */
+    if (opt == HS_ARGS_HELP) {
+        hs_cmd_info_usage(stdout);
+        return HS_EXIT_OK;
     }
-    if (hs_cli_need_dump("info", path, "heapscope info [--stacks] DUMP"))
+    if (opt == HS_ARGS_ERROR || hs_args_one_dump(&args, "heapscope info [--stacks] DUMP", &path))
         return HS_EXIT_BAD_INPUT;
 
     info_t info;

@@ -6,7 +6,6 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
@@ -16,6 +15,7 @@
 #include <unistd.h>
 #include <uthash.h>
 
+#include "args.h"
 #include "cli.h"
 #include "hs_pprof.h"
 #include "hs_symbolize.h"
@@ -35,7 +35,7 @@ void hs_cmd_pprof_usage(FILE *out)
             "Writes a gzipped pprof heap profile (open it with `go tool pprof FILE`). Several dumps (a\n"
             "server and its forked workers) are merged; each sample carries a `pid` label.\n"
             "\n"
-            "  -o FILE              output file (default heap.pb.gz; - for stdout)\n"
+            "  -o, --output FILE    output file (default heap.pb.gz; - for stdout)\n"
             "  --at WHEN            the snapshot to show: last (default), first, a snapshot number\n"
             "                       (seq, as `heapscope stats` lists them) or a time since start (90s, 5m, 2h)\n"
             "  --base WHEN          subtract the state at WHEN: the profile shows what grew in between\n"
@@ -309,59 +309,56 @@ static void warn_once(void *ctx, const char *msg)
     fprintf(stderr, "heapscope: warning: %s\n", msg);
 }
 
+/* Returns HS_ARGS_END with the dumps in *dumps, HS_ARGS_HELP, or
+ * HS_ARGS_ERROR after one line on stderr. */
 static int parse_args(int argc, char **argv, const char **out, hs_when_t *at, hs_when_t *base, int *has_base,
-                      const char **sample_type, int *symbolize)
+                      const char **sample_type, int *symbolize, char ***dumps, int *ndumps)
 {
-    static const struct option opts[] = {
-        {"output", required_argument, NULL, 'o'},       {"at", required_argument, NULL, 'a'},
-        {"base", required_argument, NULL, 'b'},         {"sample-type", required_argument, NULL, 't'},
-        {"no-symbolize", no_argument, NULL, 'n'},       {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
+    enum { OPT_OUTPUT = 1, OPT_AT, OPT_BASE, OPT_SAMPLE_TYPE, OPT_NO_SYMBOLIZE };
+    static const hs_arg_option_t options[] = {
+        {OPT_OUTPUT, 'o', "output", 1},           {OPT_AT, 0, "at", 1},
+        {OPT_BASE, 0, "base", 1},                 {OPT_SAMPLE_TYPE, 0, "sample-type", 1},
+        {OPT_NO_SYMBOLIZE, 0, "no-symbolize", 0}, {0, 0, NULL, 0},
     };
-    int c;
-    optind = 1;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "+o:h", opts, NULL)) != -1) {
-        switch (c) {
-        case 'o':
-            *out = optarg;
+    hs_args_t args;
+    const char *value;
+    int opt;
+    hs_args_init(&args, "pprof", options, HS_ARGS_PERMUTE, argc, argv);
+    while ((opt = hs_args_next(&args, &value)) > 0) {
+        switch (opt) {
+        case OPT_OUTPUT:
+            *out = value;
             break;
-        case 'a':
-        case 'b':
-            if (hs_when_parse(optarg, c == 'a' ? at : base)) {
+        case OPT_AT:
+        case OPT_BASE:
+            if (hs_when_parse(value, opt == OPT_AT ? at : base)) {
                 fprintf(stderr, "heapscope: pprof: --%s '%s' is not last, first, a snapshot number or a time like 90s\n",
-                        c == 'a' ? "at" : "base", optarg);
-                return -1;
+                        opt == OPT_AT ? "at" : "base", value);
+                return HS_ARGS_ERROR;
             }
-            if (c == 'b')
+            if (opt == OPT_BASE)
                 *has_base = 1;
             break;
-        case 't':
-            if (strcmp(optarg, "inuse_space") && strcmp(optarg, "inuse_objects") && strcmp(optarg, "alloc_space") &&
-                strcmp(optarg, "alloc_objects")) {
+        case OPT_SAMPLE_TYPE:
+            if (strcmp(value, "inuse_space") && strcmp(value, "inuse_objects") && strcmp(value, "alloc_space") &&
+                strcmp(value, "alloc_objects")) {
                 fprintf(stderr, "heapscope: pprof: --sample-type '%s' is not one of inuse_space, inuse_objects, "
-                                "alloc_space, alloc_objects\n", optarg);
-                return -1;
+                                "alloc_space, alloc_objects\n", value);
+                return HS_ARGS_ERROR;
             }
-            *sample_type = optarg;
+            *sample_type = value;
             break;
-        case 'n':
+        case OPT_NO_SYMBOLIZE:
             *symbolize = 0;
             break;
-        case 'h':
-            hs_cmd_pprof_usage(stdout);
-            exit(HS_EXIT_OK);
-        default:
-            fprintf(stderr, "heapscope: pprof: unknown or incomplete option '%s' (see heapscope help pprof)\n",
-                    argv[optind - 1]);
-            return -1;
         }
     }
-    if (optind >= argc) {
-        fprintf(stderr, "heapscope: pprof: no dump given (see heapscope help pprof)\n");
-        return -1;
-    }
-    return optind;
+    if (opt != HS_ARGS_END)
+        return opt;
+    if (hs_args_some_dumps(&args, "heapscope pprof DUMP... [-o FILE] [--at WHEN] [--base WHEN]"))
+        return HS_ARGS_ERROR;
+    *dumps = hs_args_operands(&args, ndumps);
+    return HS_ARGS_END;
 }
 
 int hs_cmd_pprof(int argc, char **argv)
@@ -369,12 +366,17 @@ int hs_cmd_pprof(int argc, char **argv)
     const char *out_path = "heap.pb.gz", *sample_type = NULL;
     hs_when_t at = {HS_WHEN_LAST, 0, 0}, base = {HS_WHEN_LAST, 0, 0};
     int has_base = 0, symbolize = 1;
-    int first_dump = parse_args(argc, argv, &out_path, &at, &base, &has_base, &sample_type, &symbolize);
-    if (first_dump < 0)
+    char **operands;
+    int noperands;
+    int parsed = parse_args(argc, argv, &out_path, &at, &base, &has_base, &sample_type, &symbolize, &operands,
+                            &noperands);
+    if (parsed == HS_ARGS_HELP) {
+        hs_cmd_pprof_usage(stdout);
+        return HS_EXIT_OK;
+    }
+    if (parsed != HS_ARGS_END)
         return HS_EXIT_BAD_INPUT;
-    size_t ndumps = (size_t)(argc - first_dump);
-    if (hs_input_check_operands("pprof", argv + first_dump, (int)ndumps))
-        return HS_EXIT_BAD_INPUT;
+    size_t ndumps = (size_t)noperands;
     dump_t *dumps = calloc(ndumps, sizeof(*dumps));
     build_t b = {0};
     int status = HS_EXIT_FAILURE;
@@ -392,7 +394,7 @@ int hs_cmd_pprof(int argc, char **argv)
         d->at.when = at;
         d->base.when = base;
         d->has_base = has_base;
-        int open_rc = hs_input_open(argv[first_dump + (int)i], HS_INPUT_ONCE, &d->input, err, sizeof(err));
+        int open_rc = hs_input_open(operands[i], HS_INPUT_ONCE, &d->input, err, sizeof(err));
         if (open_rc == 0 && (hs_input_model(d->input, &d->model, err, sizeof(err)) || read_dump(d, err, sizeof(err))))
             open_rc = HS_EXIT_BAD_INPUT;
         if (open_rc) {

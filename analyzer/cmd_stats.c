@@ -9,7 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "args.h"
 #include "cli.h"
+#include "hs_text.h"
 #include "input.h"
 #include "textout.h"
 #include "model.h"
@@ -221,37 +223,38 @@ static void print_table(FILE *out, const char *path, const hs_model_header_t *h,
         snprintf(allocs, sizeof(allocs), "%.0f", r->alloc_calls_per_s);
         snprintf(frees, sizeof(frees), "%.0f", r->free_calls_per_s);
         fprintf(out, "%12.3f  %-11s  %11s  %13s  %11s  %7" PRIu64 "  %12s  %12s  %14s  %12" PRIu64 "\n",
-                r->offset_s, hs_reader_reason_name(r->reason), hs_human_bytes((double)r->heap_in_use, b1, sizeof(b1)),
-                hs_human_bytes((double)r->heap_reserved, b2, sizeof(b2)), hs_human_bytes((double)r->rss, b3, sizeof(b3)),
-                r->live_threads, allocs, frees, hs_human_bytes(r->est_inuse_bytes, b4, sizeof(b4)), r->lost_samples);
+                r->offset_s, hs_reader_reason_name(r->reason),
+                hs_text_bytes((double)r->heap_in_use, HS_TEXT_BYTES_TENTHS, b1, sizeof(b1)),
+                hs_text_bytes((double)r->heap_reserved, HS_TEXT_BYTES_TENTHS, b2, sizeof(b2)),
+                hs_text_bytes((double)r->rss, HS_TEXT_BYTES_TENTHS, b3, sizeof(b3)), r->live_threads, allocs, frees,
+                hs_text_bytes(r->est_inuse_bytes, HS_TEXT_BYTES_TENTHS, b4, sizeof(b4)), r->lost_samples);
     }
 }
 
 int hs_cmd_stats(int argc, char **argv)
 {
+    enum { OPT_CSV = 1, OPT_JSON };
+    static const hs_arg_option_t options[] = {
+        {OPT_CSV, 0, "csv", 0}, {OPT_JSON, 0, "json", 0}, {0, 0, NULL, 0}};
     stats_format_t format = FORMAT_TABLE;
-    const char *format_flag = NULL;
-    const char *path = NULL;
-    int only_operands = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *arg = argv[i];
-        if (!only_operands && strcmp(arg, "--") == 0) {
-            only_operands = 1;
-        } else if (!only_operands && (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0)) {
-            hs_cmd_stats_usage(stdout);
-            return HS_EXIT_OK;
-        } else if (!only_operands && (strcmp(arg, "--csv") == 0 || strcmp(arg, "--json") == 0)) {
-            if (format_flag && strcmp(format_flag, arg) != 0) {
-                fprintf(stderr, "heapscope: stats: %s and %s exclude each other\n", format_flag, arg);
-                return HS_EXIT_BAD_INPUT;
-            }
-            format_flag = arg;
-            format = arg[2] == 'c' ? FORMAT_CSV : FORMAT_JSON;
-        } else if (hs_cli_dump_operand("stats", arg, only_operands, &path)) {
+    const char *format_flag = NULL, *path = NULL, *value;
+    hs_args_t args;
+    int opt;
+    hs_args_init(&args, "stats", options, HS_ARGS_PERMUTE, argc, argv);
+    while ((opt = hs_args_next(&args, &value)) > 0) {
+        const char *flag = opt == OPT_CSV ? "--csv" : "--json";
+        if (format_flag && strcmp(format_flag, flag) != 0) {
+            fprintf(stderr, "heapscope: stats: %s and %s exclude each other\n", format_flag, flag);
             return HS_EXIT_BAD_INPUT;
         }
+        format_flag = flag;
+        format = opt == OPT_CSV ? FORMAT_CSV : FORMAT_JSON;
     }
-    if (hs_cli_need_dump("stats", path, "heapscope stats [--csv | --json] DUMP"))
+    if (opt == HS_ARGS_HELP) {
+        hs_cmd_stats_usage(stdout);
+        return HS_EXIT_OK;
+    }
+    if (opt == HS_ARGS_ERROR || hs_args_one_dump(&args, "heapscope stats [--csv | --json] DUMP", &path))
         return HS_EXIT_BAD_INPUT;
 
     char err[512];

@@ -17,7 +17,7 @@ typedef struct {
 
 /* One line per command: the dispatcher, `help COMMAND` and --help read it. */
 static const command_t commands[] = {
-    {"record", hs_cmd_record, hs_cmd_record_usage, "record [OPTIONS] -- CMD [ARGS...]",
+    {"record", hs_cmd_record, hs_cmd_record_usage, "record [OPTIONS] [--] CMD [ARGS...]",
      "run CMD with libheapscope.so preloaded; it writes a dump (.hsd)"},
     {"info", hs_cmd_info, hs_cmd_info_usage, "info [--stacks] DUMP",
      "header, record counts, last snapshot and integrity of a dump"},
@@ -31,28 +31,6 @@ static const command_t commands[] = {
      "SVG timeline of heap in use, RSS and live threads with fork/signal/exit markers"},
 };
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
-
-int hs_cli_dump_operand(const char *cmd, const char *arg, int only_operands, const char **path)
-{
-    if (!only_operands && arg[0] == '-' && arg[1] != '\0') {
-        fprintf(stderr, "heapscope: %s: unknown option '%s' (see heapscope help %s)\n", cmd, arg, cmd);
-        return HS_EXIT_BAD_INPUT;
-    }
-    if (*path) {
-        fprintf(stderr, "heapscope: %s: one DUMP at a time ('%s' and '%s' given)\n", cmd, *path, arg);
-        return HS_EXIT_BAD_INPUT;
-    }
-    *path = arg;
-    return 0;
-}
-
-int hs_cli_need_dump(const char *cmd, const char *path, const char *synopsis)
-{
-    if (path)
-        return 0;
-    fprintf(stderr, "heapscope: %s: missing DUMP (%s)\n", cmd, synopsis);
-    return HS_EXIT_BAD_INPUT;
-}
 
 static const command_t *find_command(const char *name)
 {
@@ -80,6 +58,12 @@ static void usage(FILE *out)
             "device must deliver its first bytes within %d s; a pipe is read until its writer\n"
             "closes it.\n"
             "\n"
+            "Options may come before or after the DUMPs (heapscope pprof x.hsd -o heap.pb.gz), as\n"
+            "--name VALUE or --name=VALUE, -o FILE or -oFILE; -- ends the options (heapscope info\n"
+            "-- -x.hsd). record is the exception: its options come before CMD, and CMD and every\n"
+            "argument after it are passed to CMD untouched. -h or --help after any command prints\n"
+            "its options.\n"
+            "\n"
             "exit status:\n"
             "  0    success (also for a dump with a truncated tail, reported as a warning)\n"
             "  1    failure of the environment: libheapscope.so not found, out of memory, read error,\n"
@@ -87,6 +71,7 @@ static void usage(FILE *out)
             "  2    usage error or bad input: unknown command or flag, invalid value, missing,\n"
             "       unreadable, empty or corrupt dump, a FIFO nobody writes to (one line on stderr\n"
             "       names the file and byte offset)\n"
+            "  3    report --fail-on-leak: a leak (heap or threads) was found\n"
             "  record exits with CMD's own status; 126 if CMD cannot be executed, 127 if it is not found.\n"
             "\n"
             "dump format version: %d\n",

@@ -3,9 +3,12 @@
 # tests/tools/gen_dump.c (a synthetic dump with known values, written by
 # hs_codec's encoder) and checks: bad flags and bad dumps fail with exit 2 and
 # one stderr line; `info` and `info --stacks` print exactly the expected text;
-# truncated and corrupted copies at every byte never crash the reader; and
+# truncated and corrupted copies at every byte never crash the reader;
 # `record` sets the environment and finds the library in both layouts (with a
-# stand-in library, so this test does not depend on the interposer).
+# stand-in library, so this test does not depend on the interposer); every
+# command takes its options before or after its operands, `--` ends them, and
+# `record` stops at CMD and prints the dump's real path (checked once against
+# the real library).
 # Run from the repository root; $BUILD defaults to build.
 set -u
 BUILD=${BUILD:-build}
@@ -44,7 +47,7 @@ expect_error() {
 
 # ---- usage and flag errors ----
 "$HS" --help >"$tmp/help" 2>&1 || fail "--help: exit $?"
-for word in record info "exit status" "  0 " "  1 " "  2 " 126 127; do
+for word in record info "exit status" "  0 " "  1 " "  2 " "  3 " 126 127; do
     grep -q -- "$word" "$tmp/help" || fail "--help lacks '$word'"
 done
 "$HS" help record | grep -q -- "--interval" || fail "help record"
@@ -56,7 +59,7 @@ expect_error 2 "^heapscope: record: unknown option '--bogus'" "$HS" record --bog
 expect_error 2 '^heapscope: record: missing command' "$HS" record
 expect_error 2 '^heapscope: record: missing command' "$HS" record --rate 4K --
 expect_error 2 '^heapscope: record: --rate needs a value' "$HS" record --rate
-for v in 0 abc 10X -5 4KB 2048G 99999999999999999999999; do
+for v in 0 abc 10X -5 4KX 1.5 2048G 99999999999999999999999; do
     expect_error 2 "^heapscope: record: --rate '$v': must be a positive number" "$HS" record --rate "$v" -- true
 done
 expect_error 2 "^heapscope: record: --rate '0': " "$HS" record --rate=0 -- true
@@ -66,11 +69,11 @@ done
 for v in 0 257 1x ""; do
     expect_error 2 "^heapscope: record: --depth '$v': " "$HS" record --depth "$v" -- true
 done
-for v in FOO KILL SIGSTOP 9 0 999; do
+for v in FOO KILL SIGSTOP 9 11 999; do
     expect_error 2 "^heapscope: record: --signal '$v': " "$HS" record --signal "$v" -- true
 done
 expect_error 2 "^heapscope: record: --output '': must not be empty" "$HS" record --output "" -- true
-for v in x 1e3 -1 0.001 100000 inf; do
+for v in x 1e3 -1 100000 inf; do
     expect_error 2 "^heapscope: record: --leak-window '$v': must be 0 .off. or" "$HS" record --leak-window "$v" -- true
 done
 for v in 0 abc 10X 2000000G; do
@@ -97,11 +100,13 @@ show='echo "$HEAPSCOPE_SAMPLE_RATE|$HEAPSCOPE_INTERVAL|$HEAPSCOPE_OUTPUT|$HEAPSC
 out=$(LD_PRELOAD="$tmp/other.so" "$tmp/b/heapscope" record --rate 4K --interval 0.5 --output 'x.%p.hsd' \
     --depth 16 --signal usr2 -- sh -c "$show" 2>"$tmp/err")
 [ "$out" = "4096|0.500|x.%p.hsd|16|12|$tmp/b/libheapscope.so:$tmp/other.so" ] || fail "record environment: '$out'"
-[ "$(cat "$tmp/err")" = "heapscope: recording sh -c $show to x.%p.hsd" ] || fail "record banner: $(cat "$tmp/err")"
+# The banner names the dump as the library will: the template expanded with
+# CMD's pid (record execs CMD, so that is record's own) and made absolute.
+grep -Eqx "heapscope: recording sh -c .* to $(pwd -P)/x\.[0-9]+\.hsd" "$tmp/err" || fail "record banner: $(cat "$tmp/err")"
 out=$(env -u LD_PRELOAD -u HEAPSCOPE_OUTPUT -u HEAPSCOPE_INTERVAL -u HEAPSCOPE_MAX_DEPTH \
     "$tmp/link/heapscope" record --rate=1 --signal=SIGUSR1 -- sh -c "$show" 2>"$tmp/err")
 [ "$out" = "1||||10|$tmp/b/libheapscope.so" ] || fail "record through a symlink: '$out'"
-grep -q 'to heapscope.%e.%p.hsd$' "$tmp/err" || fail "record default template: $(cat "$tmp/err")"
+grep -Eq "to $(pwd -P)/heapscope\.sh\.[0-9]+\.hsd\$" "$tmp/err" || fail "record default template: $(cat "$tmp/err")"
 # shellcheck disable=SC2016
 leak_show='echo "$HEAPSCOPE_LEAK_WINDOW|$HEAPSCOPE_LEAK_THRESHOLD|$HEAPSCOPE_LOG"'
 out=$("$tmp/b/heapscope" record --leak-window 60 --leak-threshold 2M --leak-log "$tmp/leaks.log" \
@@ -109,6 +114,12 @@ out=$("$tmp/b/heapscope" record --leak-window 60 --leak-threshold 2M --leak-log 
 [ "$out" = "60|2097152|$tmp/leaks.log" ] || fail "record leak options: '$out'"
 out=$(env -u HEAPSCOPE_LOG "$tmp/b/heapscope" record --leak-window=0 --leak-threshold=1 -- sh -c "$leak_show" 2>/dev/null)
 [ "$out" = "0|1|" ] || fail "record --leak-window 0: '$out'"
+# The library's grammars (common/hs_options.c): 4KB and 1.5M are sizes, 1.5s
+# seconds, off a signal; numbers go on as the library reads them back.
+out=$(env -u LD_PRELOAD -u HEAPSCOPE_OUTPUT -u HEAPSCOPE_LOG "$tmp/b/heapscope" record --rate 4KB --interval 1.5s \
+    --depth 064 --signal off --leak-threshold 1.5M --leak-window 0.001 -- sh -c "$show; $leak_show" 2>/dev/null | tr '\n' '|')
+[ "$out" = "4096|1.500||64|off|$tmp/b/libheapscope.so|0.001|1572864||" ] ||
+    fail "record, the library's grammars: '$out'"
 # shellcheck disable=SC2016
 out=$(env -u LD_PRELOAD "$tmp/inst/bin/heapscope" record sh -c 'echo "$LD_PRELOAD"' 2>/dev/null)
 [ "$out" = "$tmp/inst/lib/heapscope/libheapscope.so" ] || fail "record, install layout: '$out'"
@@ -228,6 +239,107 @@ grep -qx 'snapshots: 2 (seq 0..1), span 1.000 s' "$tmp/got" || fail "truncated s
 grep -qx 'last snapshot: seq 1, reason signal, time 2023-11-14T22:13:22.123Z' "$tmp/got" || fail "truncated last snapshot"
 grep -qx 'stack 2 allocs 1 alloc_bytes 64 frees 0 free_bytes 0 est_alloc_objects 8192 est_alloc_bytes 524288 est_inuse_objects 8192 est_inuse_bytes 524288' \
     "$tmp/got" || fail "truncated: stack 2 row"
+
+# ---- argument order (GNU style), --, short forms ----
+# Options may follow the DUMPs, with the same result as before them.
+G=$tmp/good.hsd
+"$HS" stats --csv "$G" >"$tmp/before" 2>&1 || fail "stats --csv DUMP: exit $?"
+"$HS" stats "$G" --csv >"$tmp/after" 2>&1 || fail "stats DUMP --csv: exit $?"
+cmp -s "$tmp/before" "$tmp/after" || fail "stats DUMP --csv differs from stats --csv DUMP"
+"$HS" report --json --no-symbolize "$G" >"$tmp/before" 2>&1 || fail "report --json DUMP: exit $?"
+"$HS" report "$G" --json --no-symbolize >"$tmp/after" 2>&1 || fail "report DUMP --json: exit $?"
+head -c 1 "$tmp/after" | grep -q '{' || fail "report DUMP --json is not JSON: $(head -c 80 "$tmp/after")"
+cmp -s "$tmp/before" "$tmp/after" || fail "report DUMP --json differs from report --json DUMP"
+"$HS" pprof --no-symbolize -o "$tmp/before.pb.gz" "$G" 2>/dev/null || fail "pprof -o F DUMP: exit $?"
+mkdir -p "$tmp/pp"
+(cd "$tmp/pp" && "$HS" pprof "$G" -o after.pb.gz --no-symbolize 2>/dev/null) || fail "pprof DUMP -o F: exit $?"
+cmp -s "$tmp/before.pb.gz" "$tmp/pp/after.pb.gz" || fail "pprof DUMP -o F differs from pprof -o F DUMP"
+[ "$(ls "$tmp/pp")" = after.pb.gz ] || fail "pprof DUMP -o F wrote more than F: $(ls "$tmp/pp")"
+"$HS" pprof "$G" --no-symbolize -o"$tmp/glued.pb.gz" 2>/dev/null || fail "pprof -oFILE: exit $?"
+cmp -s "$tmp/before.pb.gz" "$tmp/glued.pb.gz" || fail "pprof -oFILE differs"
+"$HS" pprof "$G" --output="$tmp/eq.pb.gz" --no-symbolize 2>/dev/null || fail "pprof --output=FILE: exit $?"
+cmp -s "$tmp/before.pb.gz" "$tmp/eq.pb.gz" || fail "pprof --output=FILE differs"
+"$HS" plot -o "$tmp/before.svg" "$G" 2>/dev/null || fail "plot -o F DUMP: exit $?"
+"$HS" plot "$G" -o "$tmp/after.svg" 2>/dev/null || fail "plot DUMP -o F: exit $?"
+cmp -s "$tmp/before.svg" "$tmp/after.svg" || fail "plot DUMP -o F differs from plot -o F DUMP"
+(cd "$tmp" && "$HS" info good.hsd --stacks >got 2>&1) || fail "info DUMP --stacks: exit $?"
+diff -u "$tmp/want_all" "$tmp/got" >/dev/null || fail "info DUMP --stacks differs"
+for c in info stats report pprof plot; do
+    "$HS" "$c" "$G" --help | grep -q "^usage: heapscope $c" || fail "$c DUMP --help"
+done
+# -- ends the options: a dump whose name starts with '-'.
+cp "$G" "$tmp/-x.hsd"
+(cd "$tmp" && "$HS" info -- -x.hsd) | grep -qx 'file: -x.hsd' || fail "info -- -x.hsd"
+(cd "$tmp" && "$HS" stats --csv -- -x.hsd) | grep -q '^seq,' || fail "stats --csv -- -x.hsd"
+(cd "$tmp" && "$HS" pprof -o "$tmp/dash.pb.gz" --no-symbolize -- -x.hsd 2>/dev/null) || fail "pprof -- -x.hsd"
+(cd "$tmp" && "$HS" report --no-symbolize -- -x.hsd | grep -q '^heapscope report: ') || fail "report -- -x.hsd"
+(cd "$tmp" && "$HS" plot -o - -- -x.hsd | grep -q '<svg') || fail "plot -o - -- -x.hsd"
+(cd "$tmp" && expect_error 2 "^heapscope: info: unknown option '-x' in '-x.hsd' .*-- ends the options" "$HS" info -x.hsd)
+expect_error 2 "^heapscope: stats: one DUMP at a time \\('$G' and '--csv' given\\)" "$HS" stats -- "$G" --csv
+# An unknown option is one line and exit 2 wherever it stands.
+for c in info stats report pprof plot; do
+    expect_error 2 "^heapscope: $c: unknown option '--bogus' \\(see heapscope help $c\\)\$" "$HS" "$c" "$G" --bogus
+    expect_error 2 "^heapscope: $c: unknown option '--bogus'" "$HS" "$c" --bogus "$G"
+done
+expect_error 2 "^heapscope: stats: --csv takes no value" "$HS" stats "$G" --csv=1
+expect_error 2 '^heapscope: pprof: -o needs a value' "$HS" pprof "$G" -o
+expect_error 2 '^heapscope: report: --window needs a value' "$HS" report "$G" --window
+expect_error 2 '^heapscope: pprof: missing DUMP' "$HS" pprof -o "$tmp/x.pb.gz"
+expect_error 2 '^heapscope: report: missing DUMP' "$HS" report --json
+"$HS" help pprof | grep -q -- '-o FILE' || fail "help pprof lacks -o"
+"$HS" help record | grep -q -- '-o, --output' || fail "help record lacks -o, --output"
+"$HS" --help | grep -q -- '-- ends the options' || fail "--help does not describe the argument order"
+
+# record: -o as heaptrack and perf spell it; the banner has CMD's pid.
+# shellcheck disable=SC2016 # $$ is the child's
+out=$("$tmp/b/heapscope" record -o "$tmp/r.%e.%p.hsd" -- sh -c 'echo "$$|$HEAPSCOPE_OUTPUT"' 2>"$tmp/err")
+pid=${out%%|*}
+[ "$out" = "$pid|$tmp/r.%e.%p.hsd" ] || fail "record -o: '$out'"
+[ "$(cat "$tmp/err")" = "heapscope: recording sh -c echo \"\$\$|\$HEAPSCOPE_OUTPUT\" to $tmp/r.sh.$pid.hsd" ] ||
+    fail "record -o banner (pid $pid): $(cat "$tmp/err")"
+# shellcheck disable=SC2016
+out=$(cd "$tmp" && "$tmp/b/heapscope" record -orel.%p.hsd sh -c 'echo $$' 2>"$tmp/err")
+grep -qx "heapscope: recording sh -c echo \$\$ to $tmp/rel.$out.hsd" "$tmp/err" ||
+    fail "record -oTEMPLATE, relative (pid $out): $(cat "$tmp/err")"
+# shellcheck disable=SC2016
+out=$("$tmp/b/heapscope" record --output="$tmp/o.hsd" -- sh -c 'echo "$HEAPSCOPE_OUTPUT"' 2>/dev/null)
+[ "$out" = "$tmp/o.hsd" ] || fail "record --output=TEMPLATE: '$out'"
+: >"$tmp/taken.hsd"
+"$tmp/b/heapscope" record -o "$tmp/taken.hsd" -- true 2>"$tmp/err"
+grep -qx "heapscope: recording true to $tmp/taken.hsd.1 (taken.hsd exists)" "$tmp/err" ||
+    fail "record to a taken name: $(cat "$tmp/err")"
+"$tmp/b/heapscope" record -o /nonexistent/dir/x.hsd -- true 2>"$tmp/err"
+grep -q "to /nonexistent/dir/x.hsd (or .*/x.hsd if /nonexistent/dir is still not writable then)\$" "$tmp/err" ||
+    fail "record to a missing directory: $(cat "$tmp/err")"
+# A #! script: the library sees the interpreter's name as the program.
+printf '#!/bin/sh\necho $$\n' >"$tmp/script.sh"
+chmod +x "$tmp/script.sh"
+out=$("$tmp/b/heapscope" record -o "$tmp/%e.%p.hsd" -- "$tmp/script.sh" 2>"$tmp/err")
+grep -qx "heapscope: recording $tmp/script.sh to $tmp/sh.$out.hsd" "$tmp/err" || fail "record a script: $(cat "$tmp/err")"
+# Options after CMD are CMD's, with or without --.
+# shellcheck disable=SC2016
+show_args='echo "$HEAPSCOPE_SAMPLE_RATE|$*"'
+out=$(env -u HEAPSCOPE_SAMPLE_RATE "$tmp/b/heapscope" record -- sh -c "$show_args" prog --rate 5 2>/dev/null)
+[ "$out" = "|--rate 5" ] || fail "record -- prog --rate 5: '$out'"
+out=$("$tmp/b/heapscope" record --rate 4K sh -c "$show_args" prog --rate 5 -o x -- y 2>/dev/null)
+[ "$out" = "4096|--rate 5 -o x -- y" ] || fail "record --rate 4K prog --rate 5: '$out'"
+expect_error 2 "^heapscope: record: unknown option '--bogus'" "$tmp/b/heapscope" record --bogus sh
+expect_error 2 '^heapscope: record: -o needs a value' "$tmp/b/heapscope" record -o
+# With the real library, the printed path is the dump's, and the pid in it is
+# the one the dump records.
+REAL_PROG=$BUILD/progs/many_blocks
+if [ -x "$REAL_PROG" ] && [ -f "$BUILD/libheapscope.so" ]; then
+    mkdir -p "$tmp/real"
+    (cd "$tmp/real" && "$HS" record --rate 1 -o 'real.%e.%p.hsd' -- "$REAL_PROG" >/dev/null 2>"$tmp/err") ||
+        fail "record $REAL_PROG: exit $?"
+    path=$(sed -n 's/^heapscope: recording .* to \(.*\)$/\1/p' "$tmp/err")
+    [ -f "$path" ] || fail "record printed '$path', which does not exist: $(ls "$tmp/real")"
+    case $path in "$tmp/real/real.many_blocks."*.hsd) ;; *) fail "record printed '$path'" ;; esac
+    pid=${path#"$tmp/real/real.many_blocks."}
+    "$HS" info "$path" 2>/dev/null | grep -qx "pid: ${pid%.hsd}" || fail "the dump's pid is not the printed one ($path)"
+else
+    fail "$REAL_PROG or $BUILD/libheapscope.so not built (make progs all)"
+fi
 
 # ---- every prefix and every flipped byte: exit 0 or 2, never a crash ----
 i=0
