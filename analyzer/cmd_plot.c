@@ -4,14 +4,17 @@
  * the dump through the model (model.h) into a fixed number of min/max
  * buckets, so memory stays bounded however long the dump is and every
  * extreme survives decimation. Nothing is written for a corrupt dump. When
- * the report's detector finds a leak, its trend line and the point of
- * detection are drawn too (draw_trend, draw_markers). */
+ * the leak analysis (analysis.h) finds a leak in the process series, its
+ * trend line and the point of detection are drawn too (draw_trend,
+ * draw_markers). */
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "analysis.h"
+#include "args.h"
 #include "cli.h"
 #include "textout.h"
 #include "hs_leak.h"
@@ -503,51 +506,35 @@ static void render(FILE *out, const hs_model_header_t *h, const plot_data_t *d, 
 
 int hs_cmd_plot(int argc, char **argv)
 {
-    const char *path = NULL, *output = NULL;
-    int only_operands = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *arg = argv[i];
-        const char *value = NULL;
-        if (!only_operands && strcmp(arg, "--") == 0) {
-            only_operands = 1;
-            continue;
-        } else if (!only_operands && (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0)) {
-            hs_cmd_plot_usage(stdout);
-            return HS_EXIT_OK;
-        } else if (!only_operands && (strcmp(arg, "-o") == 0 || strcmp(arg, "--output") == 0)) {
-            if (i + 1 >= argc) {
-                fprintf(stderr, "heapscope: plot: %s needs a value (FILE.svg, or - for stdout)\n", arg);
-                return HS_EXIT_BAD_INPUT;
-            }
-            value = argv[++i];
-        } else if (!only_operands && strncmp(arg, "--output=", 9) == 0) {
-            value = arg + 9;
-        } else if (!only_operands && strncmp(arg, "-o", 2) == 0) {
-            value = arg + 2;
-        } else if (hs_cli_dump_operand("plot", arg, only_operands, &path)) {
+    static const hs_arg_option_t options[] = {{'o', 'o', "output", 1}, {0, 0, NULL, 0}};
+    const char *path = NULL, *output = NULL, *value;
+    hs_args_t args;
+    int opt;
+    hs_args_init(&args, "plot", options, HS_ARGS_PERMUTE, argc, argv);
+    while ((opt = hs_args_next(&args, &value)) > 0) { /* the only option: -o */
+        if (output) {
+            fprintf(stderr, "heapscope: plot: -o given twice ('%s' and '%s')\n", output, value);
             return HS_EXIT_BAD_INPUT;
         }
-        if (value) {
-            if (output) {
-                fprintf(stderr, "heapscope: plot: -o given twice ('%s' and '%s')\n", output, value);
-                return HS_EXIT_BAD_INPUT;
-            }
-            if (!*value) {
-                fprintf(stderr, "heapscope: plot: -o '': must not be empty\n");
-                return HS_EXIT_BAD_INPUT;
-            }
-            output = value;
+        if (!*value) {
+            fprintf(stderr, "heapscope: plot: -o '': must not be empty\n");
+            return HS_EXIT_BAD_INPUT;
         }
+        output = value;
     }
-    if (hs_cli_need_dump("plot", path, "heapscope plot DUMP -o FILE.svg"))
+    if (opt == HS_ARGS_HELP) {
+        hs_cmd_plot_usage(stdout);
+        return HS_EXIT_OK;
+    }
+    if (opt == HS_ARGS_ERROR || hs_args_one_dump(&args, "heapscope plot DUMP -o FILE.svg", &path))
         return HS_EXIT_BAD_INPUT;
     if (!output) {
         fprintf(stderr, "heapscope: plot: missing -o FILE.svg (or -o - for stdout)\n");
         return HS_EXIT_BAD_INPUT;
     }
 
-    /* Two passes (the series here, the leak trend in cmd_report.c): a
-     * pipe is spooled once. */
+    /* Two passes (the series here, the leak trend in analysis.c): a pipe
+     * is spooled once. */
     char err[512];
     hs_model_t *m = NULL;
     hs_input_t *in = NULL;
@@ -589,15 +576,16 @@ int hs_cmd_plot(int argc, char **argv)
         rc = HS_EXIT_FAILURE;
         goto out;
     }
-    /* The leak trend: the report's verdict on the same dump; drawn only
-     * when it found a leak, from the start of its window to the end. Its
-     * passes end this one: m has been read to the end and only its header
-     * (copied strings) is used below. */
+    /* The leak trend: the analysis' verdict on the process series of the
+     * same dump (as the report's, before blame); drawn only when it found a
+     * leak, from the start of its window to the end. Its pass ends this one:
+     * m has been read to the end and only its header (copied strings) is
+     * used below. A truncated tail was reported above, once. */
     hs_leak_result_t leak;
     double detected_at = -1;
     plot_trend_t trend, *trend_p = NULL;
     char label[160], leak_err[512];
-    if (hs_report_leak_trend(in, 0, &leak, &detected_at, leak_err, sizeof(leak_err)) == 0 && leak.leaking) {
+    if (hs_analysis_leak_trend(in, 0, &leak, &detected_at, leak_err, sizeof(leak_err)) == 0 && leak.leaking) {
         char rate[48];
         snprintf(rate, sizeof(rate), "%.0f KiB/s", leak.slope / 1024);
         snprintf(label, sizeof(label), "leak trend (sampled estimate): +%s", rate);

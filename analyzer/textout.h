@@ -1,6 +1,7 @@
 /* textout.h - writing the dump's arbitrary bytes (program paths, command
  * lines, symbol names) into formats that must stay valid: JSON strings and
- * XML text. Shared by stats, plot and report. */
+ * XML text. Shared by stats, plot and report. Byte counts as text are
+ * common/hs_text.h's (one formatter for the CLI and the library). */
 #ifndef HS_TEXTOUT_H
 #define HS_TEXTOUT_H
 
@@ -15,8 +16,5 @@ void hs_put_json_string(FILE *out, const char *s);
 /* XML character data / attribute text: markup escaped, control bytes and
  * invalid UTF-8 as '?'. */
 void hs_put_xml_text(FILE *out, const char *s);
-
-/* "512 B", "1.5 KiB", "-3.2 MiB" ... up to EiB; returns buf. */
-const char *hs_human_bytes(double bytes, char *buf, size_t len);
 
 #endif

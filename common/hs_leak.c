@@ -1,114 +1,45 @@
 /* hs_leak.c - owns the leak verdict on one series of (time, bytes) points:
  * Theil-Sen trend with Sen's interval, Mann-Kendall significance, the lower
- * envelope, late growth, and the plain-words reason (the rules are listed in
- * hs_leak.h). Must never allocate, touch stdio, lock or keep state: the
- * interposer's flusher calls it too, so even the reason is formatted here by
- * hand (glibc's %f may malloc). Neighbours: the analyzer's report and the
- * flusher feed it series; nothing here knows about dumps or call sites. */
+ * envelope, late growth and the plain-words reason (the rules are listed in
+ * hs_leak.h), and the blame rule that the report and the live detector
+ * share (which call site is to blame, turnover, a site's minimum growth).
+ * Must never allocate, touch stdio, lock or keep state: the interposer calls
+ * it after its snapshots, so the reason is written with hs_text.h, not
+ * printf. Nothing here knows about dumps or stacks: callers hand it numbers. */
 #include "hs_leak.h"
 
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
 
+#include "hs_text.h"
+
 /* Sen's interval uses the two-sided 95% normal quantile. */
 #define Z_975 1.959963984540054
 
-/* ---- the reason text, formatted without stdio ---- */
+/* ---- the reason text, formatted without stdio (hs_text.h) ---- */
 
-typedef struct {
-    char *buf;
-    size_t cap, len;
-} text_t;
-
-static void put_char(text_t *o, char c)
+static void put_rate(hs_text_t *o, double x)
 {
-    if (o->len + 1 < o->cap) {
-        o->buf[o->len++] = c;
-        o->buf[o->len] = '\0';
-    }
+    hs_text_put_bytes(o, x, HS_TEXT_BYTES_SHORT);
+    hs_text_put_str(o, "/s");
 }
 
-static void put_str(text_t *o, const char *s)
+static void put_seconds(hs_text_t *o, double s)
 {
-    while (*s)
-        put_char(o, *s++);
-}
-
-static void put_uint(text_t *o, uint64_t x)
-{
-    char digits[24];
-    int n = 0;
-    do {
-        digits[n++] = (char)('0' + x % 10);
-        x /= 10;
-    } while (x);
-    while (n)
-        put_char(o, digits[--n]);
-}
-
-static void put_fixed(text_t *o, double x, int decimals)
-{
-    if (!isfinite(x)) {
-        put_str(o, "?");
-        return;
-    }
-    uint64_t scale = 1;
-    for (int i = 0; i < decimals; i++)
-        scale *= 10;
-    double r = floor(fabs(x) * (double)scale + 0.5);
-    if (r > 9e18) {
-        put_str(o, x < 0 ? "-huge" : "huge");
-        return;
-    }
-    uint64_t u = (uint64_t)r;
-    if (x < 0 && u)
-        put_char(o, '-');
-    put_uint(o, u / scale);
-    if (decimals) {
-        put_char(o, '.');
-        uint64_t frac = u % scale;
-        for (uint64_t d = scale / 10; d; d /= 10)
-            put_char(o, (char)('0' + frac / d % 10));
-    }
-}
-
-/* 512 B, 4.2 KiB, 42 MiB: two or three significant digits. */
-static void put_bytes(text_t *o, double x)
-{
-    static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
-    double a = fabs(x);
-    size_t u = 0;
-    while (a >= 1024 && u + 1 < sizeof(units) / sizeof(units[0])) {
-        a /= 1024;
-        u++;
-    }
-    put_fixed(o, x < 0 ? -a : a, u == 0 || a >= 9.95 ? 0 : 1);
-    put_char(o, ' ');
-    put_str(o, units[u]);
-}
-
-static void put_rate(text_t *o, double x)
-{
-    put_bytes(o, x);
-    put_str(o, "/s");
-}
-
-static void put_seconds(text_t *o, double s)
-{
-    put_fixed(o, s, fabs(s) < 9.95 ? 1 : 0);
-    put_str(o, " s");
+    hs_text_put_fixed(o, s, fabs(s) < 9.95 ? 1 : 0);
+    hs_text_put_str(o, " s");
 }
 
 /* 0.42, 0.005, 3e-9; erfc underflows to 0 beyond z ~ 38. */
-static void put_p(text_t *o, double p)
+static void put_p(hs_text_t *o, double p)
 {
     if (p >= 0.01 || !isfinite(p)) {
-        put_fixed(o, p, 2);
+        hs_text_put_fixed(o, p, 2);
     } else if (p >= 0.001) {
-        put_fixed(o, p, 3);
+        hs_text_put_fixed(o, p, 3);
     } else if (p <= 0) {
-        put_str(o, "<1e-300");
+        hs_text_put_str(o, "<1e-300");
     } else {
         double e = floor(log10(p));
         double m = floor(p / pow(10, e) + 0.5);
@@ -116,9 +47,9 @@ static void put_p(text_t *o, double p)
             m = 1;
             e += 1;
         }
-        put_uint(o, (uint64_t)m);
-        put_str(o, "e-");
-        put_uint(o, (uint64_t)-e);
+        hs_text_put_uint(o, (uint64_t)m);
+        hs_text_put_str(o, "e-");
+        hs_text_put_uint(o, (uint64_t)-e);
     }
 }
 
@@ -453,19 +384,19 @@ size_t hs_leak_scratch_needed(size_t n)
 
 /* ---- the verdict ---- */
 
-static void say_growth(text_t *o, const hs_leak_result_t *r)
+static void say_growth(hs_text_t *o, const hs_leak_result_t *r)
 {
-    put_str(o, "grew ");
-    put_bytes(o, r->growth);
-    put_str(o, " over ");
+    hs_text_put_str(o, "grew ");
+    hs_text_put_bytes(o, r->growth, HS_TEXT_BYTES_SHORT);
+    hs_text_put_str(o, " over ");
     put_seconds(o, r->t1 - r->t0);
-    put_str(o, " at ");
+    hs_text_put_str(o, " at ");
     put_rate(o, r->slope);
 }
 
 /* A peak well above the trend that did not last: worth naming when a
  * first-vs-last comparison would have been fooled by it. */
-static void say_spike(text_t *o, const hs_leak_result_t *r, const double *t, const double *v, size_t m,
+static void say_spike(hs_text_t *o, const hs_leak_result_t *r, const double *t, const double *v, size_t m,
                       double threshold)
 {
     size_t top = 0;
@@ -478,124 +409,123 @@ static void say_spike(text_t *o, const hs_leak_result_t *r, const double *t, con
         }
     }
     if (excess > threshold && excess > r->noise_floor && excess > 0) {
-        put_str(o, " A temporary peak of +");
-        put_bytes(o, excess);
-        put_str(o, " above the trend at ");
+        hs_text_put_str(o, " A temporary peak of +");
+        hs_text_put_bytes(o, excess, HS_TEXT_BYTES_SHORT);
+        hs_text_put_str(o, " above the trend at ");
         put_seconds(o, t[top] - r->t0);
-        put_str(o, " into the window is not sustained growth.");
+        hs_text_put_str(o, " into the window is not sustained growth.");
     }
 }
 
 static void decide(hs_leak_result_t *r, const hs_leak_params_t *p, const double *t, const double *v, size_t m)
 {
-    text_t o = {r->reason, sizeof(r->reason), 0};
-    r->reason[0] = '\0';
+    hs_text_t o = hs_text_on(r->reason, sizeof(r->reason));
     r->leaking = 0;
     if (r->n < HS_LEAK_MIN_POINTS) {
         r->rule = HS_LEAK_RULE_TOO_FEW_POINTS;
-        put_str(&o, "not enough data: ");
-        put_uint(&o, r->n);
-        put_str(&o, r->n == 1 ? " snapshot" : " snapshots");
-        put_str(&o, " in the window, need at least ");
-        put_uint(&o, HS_LEAK_MIN_POINTS);
-        put_str(&o, ".");
+        hs_text_put_str(&o, "not enough data: ");
+        hs_text_put_uint(&o, r->n);
+        hs_text_put_str(&o, r->n == 1 ? " snapshot" : " snapshots");
+        hs_text_put_str(&o, " in the window, need at least ");
+        hs_text_put_uint(&o, HS_LEAK_MIN_POINTS);
+        hs_text_put_str(&o, ".");
         return;
     }
     if (r->t1 - r->t0 < p->min_span_s) {
         r->rule = HS_LEAK_RULE_TOO_FEW_POINTS;
-        put_str(&o, "not enough data yet: the snapshots span ");
+        hs_text_put_str(&o, "not enough data yet: the snapshots span ");
         put_seconds(&o, r->t1 - r->t0);
-        put_str(&o, ", need ");
+        hs_text_put_str(&o, ", need ");
         put_seconds(&o, p->min_span_s);
-        put_str(&o, ".");
+        hs_text_put_str(&o, ".");
         return;
     }
     if (!(r->slope > 0)) {
         r->rule = HS_LEAK_RULE_NOT_GROWING;
-        put_str(&o, "not a leak: no upward trend (Theil-Sen slope ");
+        hs_text_put_str(&o, "not a leak: no upward trend (Theil-Sen slope ");
         put_rate(&o, r->slope);
-        put_str(&o, " over ");
+        hs_text_put_str(&o, " over ");
         put_seconds(&o, r->t1 - r->t0);
-        put_str(&o, ").");
+        hs_text_put_str(&o, ").");
         say_spike(&o, r, t, v, m, p->threshold_bytes);
         return;
     }
     if (r->growth < p->threshold_bytes) {
         r->rule = HS_LEAK_RULE_BELOW_THRESHOLD;
-        put_str(&o, "not a leak: ");
+        hs_text_put_str(&o, "not a leak: ");
         say_growth(&o, r);
-        put_str(&o, ", below the ");
-        put_bytes(&o, p->threshold_bytes);
-        put_str(&o, " threshold.");
+        hs_text_put_str(&o, ", below the ");
+        hs_text_put_bytes(&o, p->threshold_bytes, HS_TEXT_BYTES_SHORT);
+        hs_text_put_str(&o, " threshold.");
         say_spike(&o, r, t, v, m, p->threshold_bytes);
         return;
     }
     if (r->growth < r->noise_floor) {
         r->rule = HS_LEAK_RULE_WITHIN_NOISE;
-        put_str(&o, "not a leak: ");
+        hs_text_put_str(&o, "not a leak: ");
         say_growth(&o, r);
-        put_str(&o, ", within sampling noise (each snapshot is +/-");
-        put_bytes(&o, p->noise_bytes);
-        put_str(&o, "; need ");
-        put_bytes(&o, r->noise_floor);
-        put_str(&o, ").");
+        hs_text_put_str(&o, ", within sampling noise (each snapshot is +/-");
+        hs_text_put_bytes(&o, p->noise_bytes, HS_TEXT_BYTES_SHORT);
+        hs_text_put_str(&o, "; need ");
+        hs_text_put_bytes(&o, r->noise_floor, HS_TEXT_BYTES_SHORT);
+        hs_text_put_str(&o, ").");
         return;
     }
     if (!(r->mk_p < HS_LEAK_MK_ALPHA)) {
         r->rule = HS_LEAK_RULE_NOT_SIGNIFICANT;
-        put_str(&o, "not a leak: ");
+        hs_text_put_str(&o, "not a leak: ");
         say_growth(&o, r);
-        put_str(&o, ", but the trend is not significant (Mann-Kendall p=");
+        hs_text_put_str(&o, ", but the trend is not significant (Mann-Kendall p=");
         put_p(&o, r->mk_p);
-        put_str(&o, ").");
+        hs_text_put_str(&o, ").");
         return;
     }
     if (r->envelope_growth < HS_LEAK_ENVELOPE_FRACTION * r->growth) {
         r->rule = HS_LEAK_RULE_ENVELOPE_FLAT;
-        put_str(&o, "not a leak: the lower envelope is flat (the minimum rose ");
-        put_bytes(&o, r->envelope_growth);
-        put_str(&o, " while the trend grew ");
-        put_bytes(&o, r->growth);
-        put_str(&o, "; sawtooth: memory is freed periodically).");
+        hs_text_put_str(&o, "not a leak: the lower envelope is flat (the minimum rose ");
+        hs_text_put_bytes(&o, r->envelope_growth, HS_TEXT_BYTES_SHORT);
+        hs_text_put_str(&o, " while the trend grew ");
+        hs_text_put_bytes(&o, r->growth, HS_TEXT_BYTES_SHORT);
+        hs_text_put_str(&o, "; sawtooth: memory is freed periodically).");
         return;
     }
     if (r->envelope_fall > 0) {
         r->rule = HS_LEAK_RULE_FALLS_BACK;
-        put_str(&o, "not a leak: the lower envelope is flat: the heap fell by ");
-        put_bytes(&o, r->envelope_fall);
-        put_str(&o, " back to its starting level (sawtooth: memory is freed periodically).");
+        hs_text_put_str(&o, "not a leak: the lower envelope is flat: the heap fell by ");
+        hs_text_put_bytes(&o, r->envelope_fall, HS_TEXT_BYTES_SHORT);
+        hs_text_put_str(&o, " back to its starting level (sawtooth: memory is freed periodically).");
         return;
     }
     if (r->late_slope < HS_LEAK_LATE_SLOPE_FRACTION * r->slope) {
         r->rule = HS_LEAK_RULE_GROWTH_STOPPED;
-        put_str(&o, "not a leak: growth stopped (latest third ");
+        hs_text_put_str(&o, "not a leak: growth stopped (latest third ");
         put_rate(&o, r->late_slope);
-        put_str(&o, " vs ");
+        hs_text_put_str(&o, " vs ");
         put_rate(&o, r->slope);
-        put_str(&o, " overall): warm-up then plateau.");
+        hs_text_put_str(&o, " overall): warm-up then plateau.");
         return;
     }
     if (!(r->late_expected > 0) || r->late_growth < HS_LEAK_LATE_FRACTION * r->late_expected) {
         r->rule = HS_LEAK_RULE_GROWTH_STOPPED;
-        put_str(&o, "not a leak: growth stopped (the second half grew ");
-        put_bytes(&o, r->late_growth);
-        put_str(&o, " where the overall ");
+        hs_text_put_str(&o, "not a leak: growth stopped (the second half grew ");
+        hs_text_put_bytes(&o, r->late_growth, HS_TEXT_BYTES_SHORT);
+        hs_text_put_str(&o, " where the overall ");
         put_rate(&o, r->slope);
-        put_str(&o, " would give ");
-        put_bytes(&o, r->late_expected);
-        put_str(&o, "): warm-up then plateau.");
+        hs_text_put_str(&o, " would give ");
+        hs_text_put_bytes(&o, r->late_expected, HS_TEXT_BYTES_SHORT);
+        hs_text_put_str(&o, "): warm-up then plateau.");
         return;
     }
     r->leaking = 1;
     r->rule = HS_LEAK_RULE_LEAK;
     say_growth(&o, r);
-    put_str(&o, "; trend significant (Mann-Kendall p=");
+    hs_text_put_str(&o, "; trend significant (Mann-Kendall p=");
     put_p(&o, r->mk_p);
-    put_str(&o, "), still growing in the second half (");
-    put_bytes(&o, r->late_growth);
-    put_str(&o, "), lower envelope rising by ");
-    put_bytes(&o, r->envelope_growth);
-    put_str(&o, ".");
+    hs_text_put_str(&o, "), still growing in the second half (");
+    hs_text_put_bytes(&o, r->late_growth, HS_TEXT_BYTES_SHORT);
+    hs_text_put_str(&o, "), lower envelope rising by ");
+    hs_text_put_bytes(&o, r->envelope_growth, HS_TEXT_BYTES_SHORT);
+    hs_text_put_str(&o, ".");
 }
 
 int hs_leak_analyze(const hs_point_t *pts, size_t n, const hs_leak_params_t *p, double *scratch,
@@ -607,12 +537,12 @@ int hs_leak_analyze(const hs_point_t *pts, size_t n, const hs_leak_params_t *p, 
     out->mk_p = 1;
     size_t need = hs_leak_scratch_needed(n);
     if (scratch_len < need || (need && !scratch) || (n && !pts)) {
-        text_t o = {out->reason, sizeof(out->reason), 0};
-        put_str(&o, "internal error: leak analysis needs ");
-        put_uint(&o, need);
-        put_str(&o, " doubles of scratch, got ");
-        put_uint(&o, scratch_len);
-        put_str(&o, ".");
+        hs_text_t o = hs_text_on(out->reason, sizeof(out->reason));
+        hs_text_put_str(&o, "internal error: leak analysis needs ");
+        hs_text_put_uint(&o, need);
+        hs_text_put_str(&o, " doubles of scratch, got ");
+        hs_text_put_uint(&o, scratch_len);
+        hs_text_put_str(&o, ".");
         out->rule = HS_LEAK_RULE_TOO_FEW_POINTS;
         return -1;
     }
@@ -772,6 +702,16 @@ double hs_leak_first_detection(const hs_point_t *pts, size_t n, const hs_leak_pa
     }
 }
 
+/* The standard error of a sampled growth, per point (see
+ * hs_leak_sampling_noise): variance rate * (growth + turnover), split over
+ * the two estimates whose difference the growth is. */
+static double growth_noise(double growth, double sample_rate, double turnover_bytes)
+{
+    if (!(turnover_bytes > 0))
+        turnover_bytes = 0;
+    return sqrt(sample_rate * (growth + turnover_bytes)) / sqrt(2.0);
+}
+
 double hs_leak_sampling_noise(const hs_point_t *pts, size_t n, double window_s, double sample_rate,
                               double turnover_bytes)
 {
@@ -780,8 +720,49 @@ double hs_leak_sampling_noise(const hs_point_t *pts, size_t n, double window_s, 
     size_t first = 0;
     while (window_s > 0 && first + 1 < n && pts[first].t < pts[n - 1].t - window_s)
         first++;
-    double growth = fabs(pts[n - 1].v - pts[first].v);
-    if (!(turnover_bytes > 0))
-        turnover_bytes = 0;
-    return sqrt(sample_rate * (growth + turnover_bytes)) / sqrt(2.0);
+    return growth_noise(fabs(pts[n - 1].v - pts[first].v), sample_rate, turnover_bytes);
+}
+
+/* ---- blame ---- */
+
+double hs_leak_turnover(double freed_in_window, double live_at_start)
+{
+    if (!(freed_in_window > 0))
+        return 0;
+    double turnover = freed_in_window < live_at_start ? freed_in_window : live_at_start;
+    return turnover > 0 ? turnover : 0;
+}
+
+double hs_leak_site_threshold(double threshold_bytes)
+{
+    double share = threshold_bytes / HS_LEAK_SITE_THRESHOLD_DIVISOR;
+    return share > HS_LEAK_SITE_MIN_BYTES ? share : HS_LEAK_SITE_MIN_BYTES;
+}
+
+hs_leak_params_t hs_leak_site_params(const hs_point_t *pts, size_t n, double window_s, double threshold_bytes,
+                                     double sample_rate, double turnover_bytes)
+{
+    return (hs_leak_params_t){
+        .window_s = window_s,
+        .threshold_bytes = hs_leak_site_threshold(threshold_bytes),
+        .noise_bytes = hs_leak_sampling_noise(pts, n, window_s, sample_rate, turnover_bytes),
+    };
+}
+
+int hs_leak_site_growth_is_blamable(double growth, double turnover_bytes, double sample_rate, double threshold_bytes)
+{
+    if (!(growth >= hs_leak_site_threshold(threshold_bytes)))
+        return 0;
+    if (sample_rate <= 1)
+        return 1;
+    /* The floor hs_leak_analyze puts on a series with this noise (rule 4). */
+    return growth >= HS_LEAK_NOISE_SIGMAS * growth_noise(growth, sample_rate, turnover_bytes) * sqrt(2.0);
+}
+
+int hs_leak_is_blamed(int process_leaking, size_t sites, double sites_growth, double top_confidence,
+                      double threshold_bytes)
+{
+    if (sites == 0)
+        return 0;
+    return process_leaking || (sites_growth >= threshold_bytes && top_confidence >= HS_LEAK_BLAME_CONFIDENCE);
 }

@@ -3,7 +3,7 @@
  * something that only looks like growth to a first-vs-last comparison
  * (warm-up then plateau, a sawtooth, one spike, churn, sampling jitter).
  *
- * Runs in the analyzer and in the interposer's flusher thread alike: no
+ * Runs in the analyzer and in the interposer (after a snapshot) alike: no
  * malloc, no stdio, no locks, no globals, only libm. The caller provides the
  * scratch memory (hs_leak_scratch_needed doubles).
  *
@@ -136,5 +136,67 @@ int hs_leak_analyze(const hs_point_t *pts, size_t n, const hs_leak_params_t *p, 
  * points can be missed; for sustained growth the verdict stays on. */
 double hs_leak_first_detection(const hs_point_t *pts, size_t n, const hs_leak_params_t *p, double *scratch,
                                size_t scratch_len);
+
+/* ---- blame: one rule for the report and the live detector ----
+ *
+ * A leak is growth somebody can be blamed for: the process series must pass
+ * hs_leak_analyze and so must one call site's own growth, measured against
+ * its own sampling noise. The report has a series per call site and runs the
+ * full test on it (hs_leak_site_params); the live detector keeps no series
+ * per stack (that would be HS_STACK_MAX_IDS series in the interposer), only
+ * each stack's in-use at a baseline, so it applies the same two numeric
+ * rules to the one growth it has (hs_leak_site_growth_is_blamable): at least
+ * the site threshold, and at least HS_LEAK_NOISE_SIGMAS standard errors of
+ * the sampled growth, turnover included. With no turnover the noise rule is
+ * growth >= 3 * sqrt(rate * growth), i.e. growth >= 9 * rate.
+ *
+ * Rejected: the live detector's old rule, max(threshold / 10, 9 * rate) on
+ * the top stack. Its "nine samples' worth" is this noise rule with the
+ * turnover left out, and turnover is what makes a sampled estimate drift: a
+ * table whose entries are replaced at random turns its whole size over,
+ * and an 8 MiB one at the default 512 KiB rate wanders by up to
+ * 3 * sqrt(rate * 8 MiB) = 6 MiB (three standard errors), above the old
+ * rule's 4.5 MiB floor (the report's ok_spike false positive, fixed there
+ * by counting turnover). Without the 4 KiB floor a 1 KiB threshold at rate
+ * 1 blamed a stack for 103 bytes. */
+
+/* A call site must carry a tenth of the process threshold (a 10 MiB leak is
+ * not blamed on a site that grew 100 KiB) and never less than 4 KiB (which
+ * decides only for thresholds under 40 KiB, e.g. at sample rate 1). */
+#define HS_LEAK_SITE_THRESHOLD_DIVISOR 10.0
+#define HS_LEAK_SITE_MIN_BYTES 4096.0
+/* Without a process verdict, the sites together must carry the threshold
+ * and the fastest must be this sure of its own trend. */
+#define HS_LEAK_BLAME_CONFIDENCE 0.95
+
+/* The bytes freed within the window that count as turnover in the noise
+ * model (hs_leak_sampling_noise): those freed since the window's start, at
+ * most what was live at its start (blocks both allocated and freed inside
+ * the window were never in either estimate). Never negative; 0 for NaN. */
+double hs_leak_turnover(double freed_in_window, double live_at_start);
+/* The least growth over the window for which one call site (or stack) can
+ * be blamed: max(threshold / HS_LEAK_SITE_THRESHOLD_DIVISOR,
+ * HS_LEAK_SITE_MIN_BYTES). */
+double hs_leak_site_threshold(double threshold_bytes);
+/* The parameters for hs_leak_analyze on one call site's in-use series: the
+ * site threshold, and the site's own sampling noise from its turnover
+ * (hs_leak_turnover of the site's bytes freed in the window). */
+hs_leak_params_t hs_leak_site_params(const hs_point_t *pts, size_t n, double window_s, double threshold_bytes,
+                                     double sample_rate, double turnover_bytes);
+/* The live detector's form of the site rule, for a growth known only at two
+ * times (a baseline and now): growth >= hs_leak_site_threshold and growth >=
+ * HS_LEAK_NOISE_SIGMAS standard errors of a sampled growth with that
+ * turnover (0 noise at rate 1). */
+int hs_leak_site_growth_is_blamable(double growth, double turnover_bytes, double sample_rate, double threshold_bytes);
+/* The verdict with blame. process_leaking: hs_leak_analyze's verdict on the
+ * process series; sites: call sites that passed the site rule; sites_growth:
+ * their growth together; top_confidence: the confidence of the fastest of
+ * them (0 when not known, as live). Leaking when the process leaks and some
+ * site is to blame, or when the sites together grew by the threshold with
+ * the fastest at least HS_LEAK_BLAME_CONFIDENCE sure (growth spread over
+ * sites can pass each site's test while the process series, noisier by
+ * every other site's sampling noise, does not). */
+int hs_leak_is_blamed(int process_leaking, size_t sites, double sites_growth, double top_confidence,
+                      double threshold_bytes);
 
 #endif

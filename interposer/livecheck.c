@@ -1,6 +1,7 @@
 /* livecheck.c - runs the same leak detector as `heapscope report` on the
- * recent snapshots, so a long-running server says it is leaking
- * while it runs. Run by the snapshot lock's holder: no locks, no malloc (scratch
+ * recent snapshots, with the report's blame rule (common/hs_leak.h) on each
+ * stack's growth, so a long-running server says it is leaking while it
+ * runs. Run by the snapshot lock's holder: no locks, no malloc (scratch
  * comes from mmap once), and at most one warning per window. The top site is
  * named from its object's symbol table (elfsym.c); the offline report adds
  * source lines and inline frames. */
@@ -15,13 +16,15 @@
 #include <unistd.h>
 
 #include "arena.h"
-#include "capture.h"
+#include "clock.h"
+#include "config.h"
 #include "elfsym.h"
-#include "snapshot.h"
+#include "encode.h"
 #include "hs_format.h"
 #include "hs_leak.h"
+#include "identity.h"
+#include "hs_text.h"
 #include "log.h"
-#include "state.h"
 #include "tables.h"
 
 static hs_point_t points[HS_LEAK_MAX_POINTS];
@@ -30,11 +33,13 @@ static size_t npoints;
 static double *scratch;
 static size_t scratch_len;
 static double last_alert_s = -1;
+static int unavailable; /* no memory for the scratch: the live check stays off (hs_cfg is read-only) */
 static double base_time_s = -1; /* when the per-stack baselines were taken */
 static uint32_t series_gen;
 
-/* Per-stack in-use at the baseline time, indexed by stack id; mapped lazily. */
-static double *base_inuse;
+/* Per-stack in-use and cumulative estimated bytes freed at the baseline
+ * time, indexed by stack id; mapped lazily. */
+static double *base_inuse, *base_freed;
 
 static double stack_inuse(hs_stack_t *s)
 {
@@ -47,6 +52,7 @@ static void take_baselines(double now_s)
     for (uint32_t id = 1; id <= n; id++) {
         hs_stack_t *s = hs_stack_by_id(id);
         base_inuse[id] = s ? stack_inuse(s) : 0;
+        base_freed[id] = s ? hs_stack_load_f64(&s->est_free_bytes) : 0;
     }
     base_time_s = now_s;
 }
@@ -91,22 +97,9 @@ static void name_stack(const hs_stack_t *s, char *out, size_t len)
 /* HEAPSCOPE_LOG when set, else stderr while it is still the program's. */
 static void emit_line(const char *line) { hs_log_finding("%s", line); }
 
-static const char *human(double bytes, char *buf, size_t len)
-{
-    /* Integer formatting only: glibc's %f may call malloc. */
-    const char *units[] = {"B", "KiB", "MiB", "GiB"};
-    int u = 0;
-    while (fabs(bytes) >= 10240 && u < 3) {
-        bytes /= 1024;
-        u++;
-    }
-    snprintf(buf, len, "%lld %s", (long long)llround(bytes), units[u]);
-    return buf;
-}
-
 void hs_livecheck_after_snapshot(hs_enc_t *enc, uint32_t file_gen, double est_inuse, double est_freed)
 {
-    if (!hs_cfg.leak_window_ms)
+    if (!hs_cfg.leak_window_ms || unavailable)
         return;
     double window_s = (double)hs_cfg.leak_window_ms / 1000.0;
     double now_s = (double)(hs_now_mono_ns() - hs_identity.start_mono_ns) / 1e9;
@@ -114,8 +107,9 @@ void hs_livecheck_after_snapshot(hs_enc_t *enc, uint32_t file_gen, double est_in
         scratch_len = hs_leak_scratch_needed(HS_LEAK_MAX_POINTS);
         scratch = hs_map(scratch_len * sizeof(double));
         base_inuse = hs_map(sizeof(double) * HS_STACK_MAX_IDS);
-        if (!scratch || !base_inuse) {
-            hs_cfg.leak_window_ms = 0; /* no memory: the live check stays off */
+        base_freed = hs_map(sizeof(double) * HS_STACK_MAX_IDS);
+        if (!scratch || !base_inuse || !base_freed) {
+            unavailable = 1;
             return;
         }
     }
@@ -152,14 +146,11 @@ void hs_livecheck_after_snapshot(hs_enc_t *enc, uint32_t file_gen, double est_in
     /* min_span_s: a warm-up still climbing, or the rising half of a slow
      * sawtooth, looks like a leak until the series covers the whole window
      * (seen: a 4 s sawtooth flagged by a 6 s window at half span). */
-    /* Turnover, as in the report: bytes freed within the window, at most
-     * what was live at its start (see hs_leak_sampling_noise). */
+    /* Turnover, the report's rule (hs_leak_turnover). */
     size_t first = 0;
     while (first + 1 < npoints && points[first].t < now_s - window_s)
         first++;
-    double turnover = est_freed - freed_at[first];
-    if (turnover > points[first].v)
-        turnover = points[first].v;
+    double turnover = hs_leak_turnover(est_freed - freed_at[first], points[first].v);
     hs_leak_params_t params = {.window_s = window_s,
                                .min_span_s = window_s * 0.9,
                                .threshold_bytes = (double)hs_cfg.leak_threshold,
@@ -172,23 +163,28 @@ void hs_livecheck_after_snapshot(hs_enc_t *enc, uint32_t file_gen, double est_in
     /* The stack that grew the most since the baselines. */
     hs_stack_t *top = NULL;
     double top_growth = 0;
-    uint32_t n = hs_stack_count();
+    uint32_t n = hs_stack_count(), top_id = 0;
     for (uint32_t id = 1; id <= n; id++) {
         hs_stack_t *s = hs_stack_by_id(id);
         double g = s ? stack_inuse(s) - base_inuse[id] : 0;
         if (s && g > top_growth) {
             top_growth = g;
             top = s;
+            top_id = id;
         }
     }
-    /* As in the report, a leak needs a site to blame: one stack must have
-     * grown by more than sampling noise (nine samples' worth) and a tenth of
-     * the threshold since the baselines. A process-wide drift that no stack
-     * carries (a table whose sampled entries come and go) is not reported. */
-    double need = (double)hs_cfg.leak_threshold / 10;
-    if (need < 9.0 * (double)hs_cfg.sample_rate)
-        need = 9.0 * (double)hs_cfg.sample_rate;
-    if (!top || top_growth < need)
+    /* The report's blame rule (common/hs_leak.h) on the one growth we have
+     * per stack, since the baselines: at least the site threshold and above
+     * the sampling noise of that growth with the stack's own turnover. A
+     * process-wide drift that no stack carries (a table whose sampled
+     * entries come and go) is not reported. */
+    double threshold = (double)hs_cfg.leak_threshold;
+    int blamed = top && hs_leak_site_growth_is_blamable(
+                            top_growth,
+                            hs_leak_turnover(hs_stack_load_f64(&top->est_free_bytes) - base_freed[top_id],
+                                             base_inuse[top_id]),
+                            (double)hs_cfg.sample_rate, threshold);
+    if (!hs_leak_is_blamed(res.leaking, blamed ? 1 : 0, top_growth, 0, threshold))
         return;
     last_alert_s = now_s;
     char site[400], rate_buf[32], growth_buf[32], line[1024];
@@ -196,18 +192,19 @@ void hs_livecheck_after_snapshot(hs_enc_t *enc, uint32_t file_gen, double est_in
     snprintf(line, sizeof(line),
              "leak suspected in %s (pid %u): the sampled heap grew %s over the last %lld s (%s/s); top growing "
              "site: %s",
-             hs_identity.program, hs_identity.pid, human(res.growth, growth_buf, sizeof(growth_buf)),
-             (long long)llround(res.t1 - res.t0), human(res.slope, rate_buf, sizeof(rate_buf)), site);
+             hs_identity.program, hs_identity.pid,
+             hs_text_bytes(res.growth, HS_TEXT_BYTES_SHORT, growth_buf, sizeof(growth_buf)),
+             (long long)llround(res.t1 - res.t0),
+             hs_text_bytes(res.slope, HS_TEXT_BYTES_SHORT, rate_buf, sizeof(rate_buf)), site);
     emit_line(line);
-    size_t rec = hs_enc_record_begin(enc, HS_REC_LEAK);
-    hs_enc_u64(enc, hs_now_mono_ns());
-    hs_enc_f64(enc, res.slope);
-    hs_enc_f64(enc, res.growth);
-    hs_enc_f64(enc, res.t1 - res.t0);
-    hs_enc_f64(enc, res.confidence >= 0 && res.confidence <= 1 ? res.confidence : 0);
-    /* The stack is in the file only if it has a row; 0 otherwise. */
-    hs_enc_u32(enc, top && top->written && top->file_gen == file_gen ? top->id : 0);
-    hs_enc_u32(enc, 0);
-    hs_enc_str(enc, line, strlen(line));
-    hs_enc_record_end(enc, rec);
+    hs_encode_leak(enc, &(hs_encode_leak_t){
+                            .mono_ns = hs_now_mono_ns(),
+                            .rate_bytes_per_sec = res.slope,
+                            .growth_bytes = res.growth,
+                            .window_seconds = res.t1 - res.t0,
+                            .confidence = res.confidence >= 0 && res.confidence <= 1 ? res.confidence : 0,
+                            /* The stack is in the file only if it has a row; 0 otherwise. */
+                            .top_stack_id = top && top->written && top->file_gen == file_gen ? top->id : 0,
+                            .message = line,
+                        });
 }

@@ -42,6 +42,8 @@ set +e
 "$BUILD/heapscope" report --fail-on-leak "$W/leak_steady.hsd" > /dev/null; rc=$?
 set -e
 [ $rc = 3 ] || fail "--fail-on-leak should exit 3 on a leak, got $rc"
+"$BUILD/heapscope" help report | grep -q '^exit status: .*3 instead with --fail-on-leak' ||
+    fail "report --help does not document exit status 3"
 
 echo "check: the interposer warned while it ran: one stderr line and a LEAK record"
 [ "$(grep -c '^heapscope: leak suspected in leak_steady' "$W/leak_steady.err")" = 1 ] ||

@@ -539,6 +539,101 @@ START_TEST(analysis_of_512_points_is_fast)
 }
 END_TEST
 
+/* ---- the blame rule the report and the live detector share ---- */
+
+START_TEST(turnover_is_what_was_freed_at_most_what_was_live_at_the_start)
+{
+    ck_assert(hs_leak_turnover(5 * MIB, 10 * MIB) == 5 * MIB);
+    ck_assert(hs_leak_turnover(15 * MIB, 10 * MIB) == 10 * MIB);
+    ck_assert(hs_leak_turnover(-3, 10 * MIB) == 0);
+    ck_assert(hs_leak_turnover(5 * MIB, -1) == 0);
+    ck_assert(hs_leak_turnover(NAN, 10 * MIB) == 0);
+    ck_assert(hs_leak_turnover(5 * MIB, NAN) == 0);
+}
+END_TEST
+
+START_TEST(a_site_must_carry_a_tenth_of_the_threshold_and_4_KiB)
+{
+    ck_assert(hs_leak_site_threshold(10 * MIB) == 1 * MIB);
+    ck_assert(hs_leak_site_threshold(100 * KIB) == 10 * KIB);
+    ck_assert(hs_leak_site_threshold(40 * KIB) == 4 * KIB);
+    ck_assert(hs_leak_site_threshold(1 * KIB) == 4 * KIB);
+    ck_assert(hs_leak_site_threshold(0) == 4 * KIB);
+    /* The report analyses each site's series with exactly that threshold. */
+    hs_point_t pts[3] = {{0, 0}, {1, 1}, {2, 2}};
+    hs_leak_params_t p = hs_leak_site_params(pts, 3, 60, 10 * MIB, 1, 0);
+    ck_assert(p.threshold_bytes == 1 * MIB && p.noise_bytes == 0 && p.window_s == 60 && p.min_span_s == 0);
+}
+END_TEST
+
+/* Without turnover the noise rule is growth >= 9 samples' worth (the live
+ * detector's old rule); at rate 1 only the site threshold counts. */
+START_TEST(without_turnover_a_site_needs_nine_samples_worth_of_growth)
+{
+    double rate = 512 * KIB, threshold = 10 * MIB; /* the defaults: site threshold 1 MiB < 9 * rate */
+    ck_assert(!hs_leak_site_growth_is_blamable(9 * rate * 0.999, 0, rate, threshold));
+    ck_assert(hs_leak_site_growth_is_blamable(9 * rate * 1.001, 0, rate, threshold));
+    rate = 4 * KIB; /* 9 * rate = 36 KiB < the site threshold */
+    ck_assert(!hs_leak_site_growth_is_blamable(1 * MIB - 1, 0, rate, threshold));
+    ck_assert(hs_leak_site_growth_is_blamable(1 * MIB, 0, rate, threshold));
+    ck_assert(!hs_leak_site_growth_is_blamable(4 * KIB - 1, 0, 1, 1 * KIB));
+    ck_assert(hs_leak_site_growth_is_blamable(4 * KIB, 0, 1, 1 * KIB));
+    ck_assert(!hs_leak_site_growth_is_blamable(-1 * MIB, 0, 1, 1 * KIB));
+    ck_assert(!hs_leak_site_growth_is_blamable(NAN, 0, rate, threshold));
+}
+END_TEST
+
+/* A table whose sampled entries are replaced at random drifts by about
+ * sqrt(rate * turnover): that much turnover must raise the floor. */
+START_TEST(turnover_raises_the_floor_a_site_must_pass)
+{
+    double rate = 32 * KIB, threshold = 512 * KIB, growth = 400 * KIB; /* above 9 * rate = 288 KiB */
+    ck_assert(hs_leak_site_growth_is_blamable(growth, 0, rate, threshold));
+    ck_assert(!hs_leak_site_growth_is_blamable(growth, 10 * MIB, rate, threshold));
+    /* 3 * sqrt(rate * (G + turnover)) <= G: at 1 MiB of turnover 400 KiB is short, 1.4 MiB of growth is not. */
+    ck_assert(!hs_leak_site_growth_is_blamable(growth, 1 * MIB, rate, threshold));
+    ck_assert(hs_leak_site_growth_is_blamable(1.4 * MIB, 1 * MIB, rate, threshold));
+}
+END_TEST
+
+/* The two-point form (live) and the series form (report) draw the same
+ * line: on a steady linear series, the site test of hs_leak_analyze fails
+ * on the same side of the threshold and of the noise floor. */
+START_TEST(live_and_report_forms_of_the_site_rule_agree)
+{
+    const double rates[] = {1, 4 * KIB, 64 * KIB, 512 * KIB};
+    const double turnovers[] = {0, 256 * KIB, 8 * MIB};
+    const double growths[] = {2 * KIB, 100 * KIB, 600 * KIB, 1.5 * MIB, 5 * MIB, 40 * MIB};
+    double threshold = 10 * MIB;
+    size_t n = 60;
+    for (size_t ri = 0; ri < sizeof(rates) / sizeof(rates[0]); ri++)
+        for (size_t ti = 0; ti < sizeof(turnovers) / sizeof(turnovers[0]); ti++)
+            for (size_t gi = 0; gi < sizeof(growths) / sizeof(growths[0]); gi++) {
+                double g = growths[gi];
+                for (size_t i = 0; i < n; i++)
+                    series[i] = (hs_point_t){(double)i, 50 * MIB + g * (double)i / (double)(n - 1)};
+                hs_leak_params_t p = hs_leak_site_params(series, n, 0, threshold, rates[ri], turnovers[ti]);
+                hs_leak_result_t r;
+                ck_assert_int_eq(hs_leak_analyze(series, n, &p, scratch, SCRATCH_LEN, &r), 0);
+                int live = hs_leak_site_growth_is_blamable(g, turnovers[ti], rates[ri], threshold);
+                ck_assert_msg(live == r.leaking, "rate %.0f turnover %.0f growth %.0f: live %d report %d (%s)",
+                              rates[ri], turnovers[ti], g, live, r.leaking, r.reason);
+            }
+}
+END_TEST
+
+START_TEST(a_leak_needs_a_site_to_blame)
+{
+    double t = 10 * MIB;
+    ck_assert(!hs_leak_is_blamed(1, 0, 0, 0, t));           /* process grows, no site carries it */
+    ck_assert(hs_leak_is_blamed(1, 1, 1 * MIB, 0, t));      /* the live detector's case */
+    ck_assert(hs_leak_is_blamed(0, 3, t, 0.95, t));         /* sites together, the fastest sure */
+    ck_assert(!hs_leak_is_blamed(0, 3, t, 0.9, t));
+    ck_assert(!hs_leak_is_blamed(0, 3, t - 1, 0.99, t));
+    ck_assert(!hs_leak_is_blamed(0, 0, t, 1, t));
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("leak");
@@ -554,6 +649,12 @@ int main(void)
     tcase_add_test(tc, first_detection_is_timely_and_stays_on);
     tcase_add_test(tc, scratch_too_small_is_refused);
     tcase_add_test(tc, analysis_of_512_points_is_fast);
+    tcase_add_test(tc, turnover_is_what_was_freed_at_most_what_was_live_at_the_start);
+    tcase_add_test(tc, a_site_must_carry_a_tenth_of_the_threshold_and_4_KiB);
+    tcase_add_test(tc, without_turnover_a_site_needs_nine_samples_worth_of_growth);
+    tcase_add_test(tc, turnover_raises_the_floor_a_site_must_pass);
+    tcase_add_test(tc, live_and_report_forms_of_the_site_rule_agree);
+    tcase_add_test(tc, a_leak_needs_a_site_to_blame);
     suite_add_tcase(s, tc);
     return hs_run_suite(s);
 }

@@ -1,0 +1,692 @@
+/* analysis.c - owns the leak analysis of a dump (analysis.h): is it leaking,
+ * how fast, where, and what to do. Two passes over the dump: the first
+ * collects the process series (sampled in-use estimate, heap, RSS, threads)
+ * and thread events, the second, now that the window is known, the in-use
+ * series of every call site inside it (at most HS_LEAK_MAX_POINTS points).
+ * The statistics and the blame rule live in common/hs_leak.c; this file
+ * groups stacks into sites, ranks and explains. It never prints a report
+ * (report_print.c does). */
+#include "analysis.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uthash.h>
+
+#include "hs_text.h"
+
+/* A call site with what only this file needs: its series and hash links.
+ * pub comes first: the suspects and at_exit lists point at it. */
+typedef struct site {
+    hs_analysis_site_t pub;
+    char *key;
+    char *function_copy;
+    double top_stack_inuse;
+    hs_point_t *pts;
+    size_t npts;
+    double inuse_start, free_start; /* at the first point of the window */
+    int first_set;
+    UT_hash_handle hh;
+} site_t;
+
+typedef hs_analysis_thread_site_t thread_site_t;
+
+typedef struct tid_entry {
+    uint32_t tid;
+    thread_site_t *site;
+    UT_hash_handle hh;
+} tid_entry_t;
+
+/* The last counts of one THREAD_SITES entry. Several entries (creation
+ * stacks, routines) can name one thread_site_t: each moves it by its own
+ * change, so the site holds the sum of its entries' latest counts. */
+typedef struct site_counts {
+    struct site_counts_key {
+        uint64_t start_routine;
+        uint32_t stack_id, pad;
+    } key;
+    uint64_t started, exited;
+    thread_site_t *site;
+    UT_hash_handle hh;
+} site_counts_t;
+
+struct hs_analysis_state {
+    hs_input_t *input; /* read twice (pass1, pass2): a pipe is spooled */
+    hs_model_t *model;
+    hs_analysis_point_t *proc;
+    size_t proc_cap;
+    thread_site_t *tsites;
+    tid_entry_t *tids;
+    site_counts_t *site_counts; /* uthash by (creation stack id, start routine) */
+    int have_thread_sites;      /* a THREAD_SITES record was read: counts come from those */
+    site_t *sites;              /* uthash by key */
+    site_t **stack_site;        /* by stack index */
+    size_t stack_site_len;
+    int has_threshold;
+    int ended_at_exit;
+    double *scratch;
+    size_t scratch_len;
+};
+
+typedef struct hs_analysis_state state_t;
+
+/* ---- helpers --------------------------------------------------------------- */
+static void add_rec(hs_analysis_t *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void add_rec(hs_analysis_t *a, const char *fmt, ...)
+{
+    if (a->nrecommendations >= HS_ANALYSIS_MAX_RECOMMENDATIONS)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    char *s = NULL;
+    if (vasprintf(&s, fmt, ap) >= 0)
+        a->recommendations[a->nrecommendations++] = s;
+    va_end(ap);
+}
+
+const char *hs_analysis_site_location(const hs_site_t *w, char *buf, size_t len)
+{
+    if (w->file && w->line)
+        snprintf(buf, len, "%s:%u", w->file, w->line);
+    else if (w->file)
+        snprintf(buf, len, "%s", w->file);
+    else
+        snprintf(buf, len, "?");
+    return buf;
+}
+
+static const char *bytes(double x, char *buf, size_t len)
+{
+    return hs_text_bytes(x, HS_TEXT_BYTES_TENTHS, buf, len);
+}
+
+/* ---- pass 1: process series and threads ------------------------------------ */
+static thread_site_t *thread_site_for(hs_analysis_t *a, const hs_model_stack_t *creation_stack,
+                                      uint64_t start_routine)
+{
+    state_t *st = a->state;
+    hs_site_t w;
+    char start[300];
+    if (creation_stack)
+        hs_site_of_stack(a->sym, creation_stack, &w);
+    else
+        w = (hs_site_t){"?", NULL, 0, 0};
+    if (!creation_stack && !start_routine)
+        snprintf(start, sizeof(start), "(sites beyond the interposer's table)");
+    else
+        hs_site_function_at(a->sym, st->model, start_routine, start, sizeof(start));
+    for (thread_site_t *ts = st->tsites; ts; ts = ts->next)
+        if (strcmp(ts->function, w.function) == 0 && strcmp(ts->start_routine, start) == 0)
+            return ts;
+    thread_site_t *ts = calloc(1, sizeof(*ts));
+    if (!ts)
+        return NULL;
+    ts->function = strdup(w.function);
+    ts->start_routine = strdup(start);
+    ts->file = w.file ? strdup(w.file) : NULL;
+    ts->line = w.line;
+    ts->next = st->tsites;
+    st->tsites = ts;
+    a->thread_sites = ts;
+    return ts;
+}
+
+/* THREAD records count starts and exits only in dumps without THREAD_SITES
+ * records (a busy process's THREAD records are incomplete). */
+static void on_thread(void *ctx, const hs_model_thread_t *t)
+{
+    hs_analysis_t *a = ctx;
+    state_t *st = a->state;
+    if (st->have_thread_sites)
+        return;
+    tid_entry_t *e;
+    HASH_FIND(hh, st->tids, &t->tid, sizeof(t->tid), e);
+    if (t->event == HS_THREAD_STARTED) {
+        thread_site_t *ts = thread_site_for(a, t->creation_stack, t->start_routine);
+        if (!ts)
+            return;
+        ts->started++;
+        ts->live++;
+        if (!e) {
+            e = calloc(1, sizeof(*e));
+            if (!e)
+                return;
+            e->tid = t->tid;
+            HASH_ADD(hh, st->tids, tid, sizeof(e->tid), e);
+        }
+        e->site = ts;
+    } else if (e && e->site) {
+        e->site->exited++;
+        e->site->live--;
+        e->site = NULL;
+    }
+}
+
+/* Exact, cumulative counts by creation site. A snapshot's THREAD_SITES
+ * record comes before its SNAPSHOT record, so the live series sampled there
+ * is up to date. */
+static void on_thread_site(void *ctx, const hs_model_thread_site_t *s)
+{
+    hs_analysis_t *a = ctx;
+    state_t *st = a->state;
+    if (!st->have_thread_sites) {
+        /* The counts restart from the sites: what this snapshot's THREAD
+         * records counted so far is in them already. */
+        st->have_thread_sites = 1;
+        for (thread_site_t *ts = st->tsites; ts; ts = ts->next) {
+            ts->started = ts->exited = 0;
+            ts->live = 0;
+        }
+    }
+    struct site_counts_key key = {s->start_routine, s->creation_stack ? s->creation_stack->id : 0, 0};
+    site_counts_t *c;
+    HASH_FIND(hh, st->site_counts, &key, sizeof(key), c);
+    if (!c) {
+        thread_site_t *ts = thread_site_for(a, s->creation_stack, s->start_routine);
+        if (!ts || !(c = calloc(1, sizeof(*c))))
+            return;
+        c->key = key;
+        c->site = ts;
+        HASH_ADD(hh, st->site_counts, key, sizeof(c->key), c);
+    }
+    thread_site_t *ts = c->site;
+    ts->started += s->started - c->started;
+    ts->exited += s->exited - c->exited;
+    ts->live = (long)(ts->started - ts->exited);
+    c->started = s->started;
+    c->exited = s->exited;
+}
+
+static int pass1(hs_analysis_t *a, int warn, char *err, size_t errlen)
+{
+    state_t *st = a->state;
+    if (hs_input_model(st->input, &st->model, err, errlen))
+        return -1;
+    a->header = hs_model_header(st->model);
+    hs_model_set_thread_cb(st->model, on_thread, a);
+    hs_model_set_thread_site_cb(st->model, on_thread_site, a);
+    hs_model_snapshot_t snap;
+    int rc;
+    double est = 0, freed = 0;
+    double *last = NULL, *last_freed = NULL; /* each stack's current contribution to est, freed */
+    size_t last_len = 0;
+    while ((rc = hs_model_next(st->model, &snap, err, errlen)) == 1) {
+        size_t n = hs_model_stack_count(st->model);
+        if (n > last_len) {
+            double *grown = realloc(last, n * sizeof(*grown));
+            if (!grown)
+                goto oom;
+            last = grown;
+            double *grown_freed = realloc(last_freed, n * sizeof(*grown_freed));
+            if (!grown_freed)
+                goto oom;
+            last_freed = grown_freed;
+            memset(last + last_len, 0, (n - last_len) * sizeof(*last));
+            memset(last_freed + last_len, 0, (n - last_len) * sizeof(*last_freed));
+            last_len = n;
+        }
+        for (size_t i = 0; i < n; i++) {
+            const hs_model_stack_t *s = hs_model_stack_at(st->model, i);
+            if (s->has_row && s->last_changed_seq == snap.seq) {
+                double v = s->row.est_alloc_bytes - s->row.est_free_bytes;
+                est += v - last[i];
+                last[i] = v;
+                freed += s->row.est_free_bytes - last_freed[i];
+                last_freed[i] = s->row.est_free_bytes;
+            }
+        }
+        if (a->nproc == st->proc_cap) {
+            size_t cap = st->proc_cap ? st->proc_cap * 2 : 256;
+            hs_analysis_point_t *grown = realloc(st->proc, cap * sizeof(*grown));
+            if (!grown)
+                goto oom;
+            st->proc = grown;
+            st->proc_cap = cap;
+            a->proc = grown;
+        }
+        hs_analysis_point_t *p = &st->proc[a->nproc++];
+        p->t = snap.offset_s;
+        p->seq = snap.seq;
+        p->reason = snap.reason;
+        p->est_inuse = est;
+        p->est_freed = freed;
+        p->heap_in_use = snap.stats[HS_STAT_HEAP_IN_USE];
+        p->heap_reserved = snap.stats[HS_STAT_HEAP_RESERVED];
+        p->rss = snap.stats[HS_STAT_RSS];
+        p->threads = snap.stats[HS_STAT_LIVE_THREADS];
+        p->alloc_calls = snap.stats[HS_STAT_ALLOC_CALLS];
+        for (thread_site_t *ts = st->tsites; ts; ts = ts->next) {
+            if (ts->npts == ts->cap) {
+                size_t cap = ts->cap ? ts->cap * 2 : 64;
+                hs_point_t *grown = realloc(ts->pts, cap * sizeof(*grown));
+                if (!grown)
+                    goto oom;
+                ts->pts = grown;
+                ts->cap = cap;
+            }
+            ts->pts[ts->npts++] = (hs_point_t){snap.offset_s, (double)ts->live};
+        }
+    }
+    free(last);
+    free(last_freed);
+    if (rc < 0)
+        return -1;
+    if (warn && hs_model_warning(st->model))
+        fprintf(stderr, "heapscope: warning: %s; using the snapshots before it\n", hs_model_warning(st->model));
+    if (a->nproc == 0) {
+        snprintf(err, errlen, "%s: no snapshot in the dump: nothing to report", a->path);
+        return -1;
+    }
+    return 0;
+oom:
+    free(last);
+    free(last_freed);
+    snprintf(err, errlen, "%s: out of memory", a->path);
+    return -1;
+}
+
+/* ---- pass 2: call-site series inside the window ------------------------------ */
+static site_t *site_for_stack(hs_analysis_t *a, size_t index)
+{
+    state_t *st = a->state;
+    if (index >= st->stack_site_len) {
+        size_t len = hs_model_stack_count(st->model) + 64;
+        site_t **grown = realloc(st->stack_site, len * sizeof(*grown));
+        if (!grown)
+            return NULL;
+        memset(grown + st->stack_site_len, 0, (len - st->stack_site_len) * sizeof(*grown));
+        st->stack_site = grown;
+        st->stack_site_len = len;
+    }
+    if (st->stack_site[index])
+        return st->stack_site[index];
+    const hs_model_stack_t *s = hs_model_stack_at(st->model, index);
+    hs_site_t w;
+    hs_site_of_stack(a->sym, s, &w);
+    char key[1200];
+    snprintf(key, sizeof(key), "%s\t%s\t%u", w.function, w.file ? w.file : "", w.line);
+    site_t *site;
+    HASH_FIND_STR(st->sites, key, site);
+    if (!site) {
+        site = calloc(1, sizeof(*site));
+        if (!site || !(site->key = strdup(key)) || !(site->function_copy = strdup(w.function))) {
+            free(site);
+            return NULL;
+        }
+        site->pub.where = w;
+        site->pub.where.function = site->function_copy;
+        HASH_ADD_KEYPTR(hh, st->sites, site->key, strlen(site->key), site);
+    }
+    st->stack_site[index] = site;
+    return site;
+}
+
+static int pass2(hs_analysis_t *a, size_t first_index, size_t stride, char *err, size_t errlen)
+{
+    state_t *st = a->state;
+    hs_model_close(st->model);
+    st->model = NULL;
+    st->stack_site_len = 0;
+    free(st->stack_site);
+    st->stack_site = NULL;
+    if (hs_input_model(st->input, &st->model, err, errlen))
+        return -1;
+    a->header = hs_model_header(st->model); /* the first model, and its header, are gone */
+    size_t cap = (a->nproc - first_index) / stride + 2;
+    hs_model_snapshot_t snap;
+    size_t index = 0;
+    int rc;
+    while ((rc = hs_model_next(st->model, &snap, err, errlen)) == 1) {
+        size_t i = index++;
+        if (i < first_index || ((i - first_index) % stride != 0 && i != a->nproc - 1))
+            continue;
+        site_t *site, *tmp;
+        HASH_ITER(hh, st->sites, site, tmp)
+        {
+            hs_analysis_site_t *p = &site->pub;
+            p->inuse_bytes = p->inuse_objects = p->alloc_objects = p->alloc_bytes = 0;
+            p->free_objects = p->free_bytes = 0;
+            p->live_samples = p->sampled_allocs = p->sampled_frees = 0;
+            site->top_stack_inuse = -1;
+        }
+        size_t n = hs_model_stack_count(st->model);
+        for (size_t k = 0; k < n; k++) {
+            const hs_model_stack_t *s = hs_model_stack_at(st->model, k);
+            if (!s->has_row)
+                continue;
+            site = site_for_stack(a, k);
+            if (!site) {
+                snprintf(err, errlen, "out of memory");
+                return -1;
+            }
+            hs_analysis_site_t *p = &site->pub;
+            double inuse = s->row.est_alloc_bytes - s->row.est_free_bytes;
+            p->inuse_bytes += inuse;
+            p->inuse_objects += s->row.est_alloc_objects - s->row.est_free_objects;
+            p->alloc_objects += s->row.est_alloc_objects;
+            p->alloc_bytes += s->row.est_alloc_bytes;
+            p->free_objects += s->row.est_free_objects;
+            p->free_bytes += s->row.est_free_bytes;
+            p->sampled_allocs += s->row.alloc_count;
+            p->sampled_frees += s->row.free_count;
+            p->live_samples += s->row.alloc_count - s->row.free_count;
+            if (inuse > site->top_stack_inuse) {
+                site->top_stack_inuse = inuse;
+                p->top_stack = s;
+            }
+        }
+        HASH_ITER(hh, st->sites, site, tmp)
+        {
+            if (!site->pts && !(site->pts = calloc(cap, sizeof(hs_point_t)))) {
+                snprintf(err, errlen, "out of memory");
+                return -1;
+            }
+            if (site->npts < cap)
+                site->pts[site->npts++] = (hs_point_t){snap.offset_s, site->pub.inuse_bytes};
+            if (!site->first_set) {
+                site->first_set = 1;
+                site->pub.first_inuse_objects = site->pub.inuse_objects;
+                site->inuse_start = site->pub.inuse_bytes;
+                site->free_start = site->pub.free_bytes;
+            }
+        }
+        st->ended_at_exit = snap.reason == HS_REASON_EXIT;
+    }
+    return rc < 0 ? -1 : 0;
+}
+
+/* ---- the verdict -------------------------------------------------------------- */
+static int by_rate(const void *x, const void *y)
+{
+    const hs_analysis_site_t *p = *(const hs_analysis_site_t *const *)x, *q = *(const hs_analysis_site_t *const *)y;
+    return p->leak.slope < q->leak.slope ? 1 : p->leak.slope > q->leak.slope ? -1 : 0;
+}
+
+static int by_inuse(const void *x, const void *y)
+{
+    const hs_analysis_site_t *p = *(const hs_analysis_site_t *const *)x, *q = *(const hs_analysis_site_t *const *)y;
+    return p->inuse_bytes < q->inuse_bytes ? 1 : p->inuse_bytes > q->inuse_bytes ? -1 : 0;
+}
+
+/* Window, threshold and the verdict on the process series (pass 1 data). */
+static int process_verdict(hs_analysis_t *a, size_t *first_out, size_t *stride_out, char *err, size_t errlen)
+{
+    state_t *st = a->state;
+    const hs_analysis_point_t *proc = a->proc, *last = &proc[a->nproc - 1];
+    a->window_s = a->window_s > 0 ? a->window_s : 300;
+    double t_start = last->t - a->window_s;
+    if (t_start < proc[0].t)
+        t_start = proc[0].t;
+    a->t0 = t_start;
+    a->t1 = last->t;
+    double used = a->t1 - a->t0;
+    double peak = 0;
+    for (size_t i = 0; i < a->nproc; i++) {
+        double v = proc[i].est_inuse > (double)proc[i].heap_in_use ? proc[i].est_inuse : (double)proc[i].heap_in_use;
+        if (v > peak)
+            peak = v;
+    }
+    if (!st->has_threshold) {
+        /* 10 MiB per 300 s window, scaled for shorter windows; a small
+         * program's leak counts once it is 5% of its peak heap; 64 KiB floor. */
+        double t = 10.0 * 1048576 * (used < 300 ? used / 300 : 1);
+        if (t > 0.05 * peak)
+            t = 0.05 * peak;
+        a->threshold = t < 65536 ? 65536 : t;
+    }
+    size_t first_index = 0;
+    while (first_index < a->nproc && proc[first_index].t < t_start)
+        first_index++;
+    size_t in_window = a->nproc - first_index;
+    size_t stride = in_window / HS_LEAK_MAX_POINTS + 1;
+
+    st->scratch_len = hs_leak_scratch_needed(a->nproc > HS_LEAK_MAX_POINTS ? a->nproc : HS_LEAK_MAX_POINTS);
+    st->scratch = malloc(st->scratch_len * sizeof(double));
+    hs_point_t *pts = malloc(a->nproc * sizeof(*pts));
+    if (!st->scratch || !pts) {
+        free(pts);
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    /* Process verdict on the sampled in-use estimate (it sees every
+     * allocator, jemalloc included); noise from the sample rate. */
+    for (size_t i = 0; i < a->nproc; i++)
+        pts[i] = (hs_point_t){proc[i].t, proc[i].est_inuse};
+    const hs_analysis_point_t *start = &proc[first_index];
+    double turnover = hs_leak_turnover(last->est_freed - start->est_freed, start->est_inuse);
+    double noise = hs_leak_sampling_noise(pts, a->nproc, a->window_s, (double)a->header->sample_rate, turnover);
+    hs_leak_params_t params = {.window_s = a->window_s, .threshold_bytes = a->threshold, .noise_bytes = noise};
+    hs_leak_analyze(pts, a->nproc, &params, st->scratch, st->scratch_len, &a->leak);
+    /* Time to detection: the first prefix, at least half a window long, on
+     * which the same rules (and the same window) call it a leak. */
+    hs_leak_params_t from_start = {.window_s = a->window_s, .min_span_s = (a->t1 - a->t0) / 2,
+                                   .threshold_bytes = a->threshold, .noise_bytes = noise};
+    a->detected_at = a->leak.leaking
+                         ? hs_leak_first_detection(pts, a->nproc, &from_start, st->scratch, st->scratch_len)
+                         : -1;
+    free(pts);
+    *first_out = first_index;
+    *stride_out = stride;
+    return 0;
+}
+
+/* Suspects and at-exit sites: each site's own series, by the shared blame
+ * rule (hs_leak_site_params, hs_leak_is_blamed). */
+static void judge_sites(hs_analysis_t *a)
+{
+    state_t *st = a->state;
+    const hs_analysis_site_t **suspects = a->suspects, **at_exit = a->at_exit;
+    double suspect_growth = 0;
+    site_t *site, *tmp;
+    HASH_ITER(hh, st->sites, site, tmp)
+    {
+        hs_analysis_site_t *p = &site->pub;
+        if (site->npts < 2)
+            continue;
+        double turnover = hs_leak_turnover(p->free_bytes - site->free_start, site->inuse_start);
+        hs_leak_params_t sp = hs_leak_site_params(site->pts, site->npts, a->window_s, a->threshold,
+                                                  (double)a->header->sample_rate, turnover);
+        hs_leak_analyze(site->pts, site->npts, &sp, st->scratch, st->scratch_len, &p->leak);
+        if (p->leak.leaking)
+            suspect_growth += p->leak.growth;
+        if (p->leak.leaking && a->nsuspects < HS_ANALYSIS_MAX_SUSPECTS) {
+            suspects[a->nsuspects++] = p;
+        } else if (p->leak.leaking) {
+            qsort(suspects, a->nsuspects, sizeof(suspects[0]), by_rate);
+            if (p->leak.slope > suspects[HS_ANALYSIS_MAX_SUSPECTS - 1]->leak.slope)
+                suspects[HS_ANALYSIS_MAX_SUSPECTS - 1] = p;
+        }
+        if (st->ended_at_exit && p->inuse_bytes > 0) {
+            if (a->nat_exit < HS_ANALYSIS_MAX_AT_EXIT) {
+                at_exit[a->nat_exit++] = p;
+            } else {
+                qsort(at_exit, a->nat_exit, sizeof(at_exit[0]), by_inuse);
+                if (p->inuse_bytes > at_exit[HS_ANALYSIS_MAX_AT_EXIT - 1]->inuse_bytes)
+                    at_exit[HS_ANALYSIS_MAX_AT_EXIT - 1] = p;
+            }
+        }
+    }
+    qsort(suspects, a->nsuspects, sizeof(suspects[0]), by_rate);
+    qsort(at_exit, a->nat_exit, sizeof(at_exit[0]), by_inuse);
+    a->leak_detected = hs_leak_is_blamed(a->leak.leaking, a->nsuspects, suspect_growth,
+                                         a->nsuspects ? suspects[0]->leak.confidence : 0, a->threshold);
+    if (!a->leak.leaking && !a->leak_detected)
+        a->nsuspects = 0;
+}
+
+static void judge_threads(hs_analysis_t *a)
+{
+    state_t *st = a->state;
+    for (thread_site_t *ts = st->tsites; ts; ts = ts->next) {
+        hs_leak_params_t tp = {.window_s = a->window_s, .threshold_bytes = 3, .noise_bytes = 0};
+        hs_leak_analyze(ts->pts, ts->npts, &tp, st->scratch, st->scratch_len, &ts->leak);
+        ts->detected_at = -1;
+        if (ts->leak.leaking) {
+            a->threads_leak = 1;
+            tp.min_span_s = (a->t1 - a->t0) / 2;
+            ts->detected_at = hs_leak_first_detection(ts->pts, ts->npts, &tp, st->scratch, st->scratch_len);
+        }
+    }
+}
+
+/* ---- recommendations ------------------------------------------------------------ */
+static void recommend(hs_analysis_t *a)
+{
+    state_t *st = a->state;
+    char where[1100], x[32], y[32];
+    for (size_t i = 0; i < a->nsuspects; i++) {
+        const hs_analysis_site_t *s = a->suspects[i];
+        hs_analysis_site_location(&s->where, where, sizeof(where));
+        double objects_growth = s->inuse_objects - s->first_inuse_objects;
+        if (s->inuse_objects < 4 || objects_growth < 0.05 * (s->inuse_objects > 1 ? s->inuse_objects : 1)) {
+            add_rec(a,
+                    "%s (%s) keeps %.0f live block(s) that grow by %s/s: a buffer grown with realloc that never "
+                    "shrinks; cap it, shrink it when drained, or reset it.",
+                    s->where.function, where, s->inuse_objects, bytes(s->leak.slope, x, sizeof(x)));
+        } else if (s->sampled_frees == 0) {
+            add_rec(a,
+                    "Nothing allocated at %s (%s) is ever freed, and it grows by %s/s (%.0f objects live): an "
+                    "unbounded cache, list or map; bound it or evict entries.",
+                    s->where.function, where, bytes(s->leak.slope, x, sizeof(x)), s->inuse_objects);
+        } else {
+            double kept = s->alloc_objects > 0 ? 100.0 * s->inuse_objects / s->alloc_objects : 0;
+            add_rec(a,
+                    "%s (%s) frees most of what it allocates but keeps %.1f%% (%s/s): look for a missing free on "
+                    "an error or early-return path, or an object handed to another thread that never frees it.",
+                    s->where.function, where, kept, bytes(s->leak.slope, x, sizeof(x)));
+        }
+    }
+    for (thread_site_t *ts = st->tsites; ts; ts = ts->next) {
+        if (!ts->leak.leaking)
+            continue;
+        add_rec(a,
+                "Threads created in %s (start routine %s) keep piling up (%ld live, +%.2f/s): they are never "
+                "joined and never exit; join them, or detach them and make them return.",
+                ts->function, ts->start_routine, ts->live, ts->leak.slope);
+    }
+    const hs_analysis_point_t *last = &a->proc[a->nproc - 1];
+    if (last->heap_reserved > 2 * last->heap_in_use && last->heap_reserved - last->heap_in_use > (64u << 20))
+        add_rec(a,
+                "The heap reserves %s but uses %s: fragmentation. Try malloc_trim(0) after peaks, fewer arenas "
+                "(MALLOC_ARENA_MAX=2) or another allocator.",
+                bytes((double)last->heap_reserved, x, sizeof(x)), bytes((double)last->heap_in_use, y, sizeof(y)));
+    /* Very frequent temporary allocations: the site with the most allocations
+     * per second whose blocks are almost all freed. */
+    const hs_analysis_site_t *busiest = NULL;
+    site_t *site, *tmp;
+    HASH_ITER(hh, st->sites, site, tmp)
+    {
+        const hs_analysis_site_t *s = &site->pub;
+        if (s->alloc_objects > 0 && s->inuse_objects < 0.01 * s->alloc_objects &&
+            (!busiest || s->alloc_objects > busiest->alloc_objects))
+            busiest = s;
+    }
+    double span = last->t > 0 ? last->t : 1;
+    if (busiest && busiest->alloc_objects / span > 10000) {
+        hs_analysis_site_location(&busiest->where, where, sizeof(where));
+        add_rec(a,
+                "%s (%s) makes %.0f short-lived allocations per second (%s/s): reuse a buffer or use a pool "
+                "there to cut allocator time.",
+                busiest->where.function, where, busiest->alloc_objects / span,
+                bytes(busiest->alloc_bytes / span, x, sizeof(x)));
+    }
+    if (!a->leak_detected && !a->threads_leak)
+        add_rec(a, "No sustained growth: %s", a->leak.reason);
+}
+
+/* ---- entry points ---------------------------------------------------------------- */
+static int start(hs_analysis_t *a, hs_input_t *in, hs_symbolizer_t *sym, const hs_analysis_options_t *opt,
+                 char *err, size_t errlen)
+{
+    memset(a, 0, sizeof(*a));
+    a->path = hs_input_name(in);
+    a->sym = sym;
+    a->window_s = opt->window_s;
+    a->threshold = opt->threshold;
+    a->detected_at = -1;
+    if (!(a->state = calloc(1, sizeof(*a->state)))) {
+        snprintf(err, errlen, "%s: out of memory", a->path);
+        return -1;
+    }
+    a->state->input = in;
+    a->state->has_threshold = opt->has_threshold;
+    return 0;
+}
+
+int hs_analysis_run(hs_analysis_t *a, hs_input_t *in, hs_symbolizer_t *sym, const hs_analysis_options_t *opt,
+                    char *err, size_t errlen)
+{
+    size_t first_index, stride;
+    if (start(a, in, sym, opt, err, errlen) || pass1(a, 1, err, errlen) ||
+        process_verdict(a, &first_index, &stride, err, errlen) || pass2(a, first_index, stride, err, errlen))
+        return -1;
+    judge_sites(a);
+    judge_threads(a);
+    recommend(a);
+    return 0;
+}
+
+int hs_analysis_leak_trend(hs_input_t *in, double window_s, hs_leak_result_t *out, double *detected_at, char *err,
+                           size_t errlen)
+{
+    hs_analysis_t a;
+    hs_analysis_options_t opt = {.window_s = window_s};
+    size_t first, stride;
+    int rc = start(&a, in, NULL, &opt, err, errlen) || pass1(&a, 0, err, errlen) ||
+                     process_verdict(&a, &first, &stride, err, errlen)
+                 ? -1
+                 : 0;
+    if (rc == 0) {
+        *out = a.leak;
+        *detected_at = a.detected_at;
+    }
+    hs_analysis_free(&a);
+    return rc;
+}
+
+void hs_analysis_free(hs_analysis_t *a)
+{
+    state_t *st = a->state;
+    for (size_t i = 0; i < a->nrecommendations; i++)
+        free(a->recommendations[i]);
+    a->nrecommendations = 0;
+    if (!st)
+        return;
+    hs_model_close(st->model);
+    free(st->proc);
+    free(st->stack_site);
+    free(st->scratch);
+    site_t *s, *tmp;
+    HASH_ITER(hh, st->sites, s, tmp)
+    {
+        HASH_DEL(st->sites, s);
+        free(s->key);
+        free(s->function_copy);
+        free(s->pts);
+        free(s);
+    }
+    tid_entry_t *e, *etmp;
+    HASH_ITER(hh, st->tids, e, etmp)
+    {
+        HASH_DEL(st->tids, e);
+        free(e);
+    }
+    site_counts_t *c, *ctmp;
+    HASH_ITER(hh, st->site_counts, c, ctmp)
+    {
+        HASH_DEL(st->site_counts, c);
+        free(c);
+    }
+    while (st->tsites) {
+        thread_site_t *next = st->tsites->next;
+        free(st->tsites->function);
+        free(st->tsites->start_routine);
+        free(st->tsites->file);
+        free(st->tsites->pts);
+        free(st->tsites);
+        st->tsites = next;
+    }
+    free(st);
+    memset(a, 0, sizeof(*a));
+}
