@@ -6,7 +6,12 @@ BUILD := build
 
 WARN := -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
         -Wformat=2 -Wundef -Wvla
-BASE_CFLAGS := -O2 -g $(WARN) -D_GNU_SOURCE -Icommon -Iinterposer -Ianalyzer
+BASE_CFLAGS := -O2 -g $(WARN) -D_GNU_SOURCE
+# Include walls: each side sees common/ and its own directory, never the
+# other's, so a wrong include fails the build. common/ sees only itself.
+COMMON_INC := -Icommon
+LIB_INC := -Icommon -Iinterposer
+CLI_INC := -Icommon -Ianalyzer
 CFLAGS ?=
 UNWIND_CFLAGS := $(shell pkg-config --cflags libunwind 2>/dev/null)
 UNWIND_LIBS := $(shell pkg-config --libs libunwind 2>/dev/null || echo -lunwind)
@@ -20,11 +25,16 @@ LIB_LDFLAGS := -shared -Wl,-z,defs -Wl,-z,now -pthread
 LIB_LIBS := $(UNWIND_LIBS) -ldl -lm
 
 COMMON_SRCS := $(wildcard common/*.c)
-LIB_SRCS := $(wildcard interposer/*.c) common/hs_codec.c common/hs_leak.c
+# The common modules the library links (the rest serve only the analyzer).
+LIB_COMMON_SRCS := common/hs_codec.c common/hs_leak.c common/hs_options.c common/hs_template.c common/hs_text.c
+# interposer/preload/ holds every file that defines an exported symbol
+# (malloc & co., pthread_create, dlclose, read, pipe2) or the constructor;
+# the unit tests link every other interposer module, so nothing outside
+# preload/ may call into it (scripts/audit-deps.sh checks).
+LIB_SRCS := $(wildcard interposer/*.c interposer/preload/*.c) $(LIB_COMMON_SRCS)
+LIB_HEADERS := $(wildcard common/*.h interposer/*.h interposer/preload/*.h)
 CLI_SRCS := $(wildcard analyzer/*.c) $(COMMON_SRCS)
-# Interposer modules that unit tests link directly (no hooks, no lifecycle).
-UNIT_LIB_SRCS := $(filter-out interposer/hooks.c interposer/lifecycle.c interposer/snapshot.c \
-                   interposer/threads.c interposer/livecheck.c,$(wildcard interposer/*.c))
+UNIT_LIB_SRCS := $(wildcard interposer/*.c)
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/unit/%,$(wildcard tests/unit/test_*.c))
 PROGS := $(patsubst tests/progs/%.c,$(BUILD)/progs/%,$(wildcard tests/progs/*.c)) \
          $(patsubst tests/progs/%.cc,$(BUILD)/progs/%,$(wildcard tests/progs/*.cc))
@@ -44,33 +54,47 @@ CLI := $(BUILD)/heapscope
 .PHONY: all deps check test unit asan bench demo install clean format lint fuzz leakeval progs
 all: $(LIB) $(CLI)
 
-$(BUILD)/lib/%.o: %.c $(wildcard common/*.h interposer/*.h)
+$(BUILD)/lib/interposer/%.o: interposer/%.c $(LIB_HEADERS)
 	@mkdir -p $(dir $@)
-	$(call say,CC)$(CC) $(LIB_CFLAGS) $(CFLAGS) -c $< -o $@
+	$(call say,CC)$(CC) $(LIB_CFLAGS) $(LIB_INC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/lib/common/%.o: common/%.c $(wildcard common/*.h)
+	@mkdir -p $(dir $@)
+	$(call say,CC)$(CC) $(LIB_CFLAGS) $(COMMON_INC) $(CFLAGS) -c $< -o $@
 
 $(LIB): $(patsubst %.c,$(BUILD)/lib/%.o,$(LIB_SRCS))
 	$(call say,CC)$(CC) $(LIB_LDFLAGS) -o $@ $^ $(LIB_LIBS)
 
-$(BUILD)/cli/%.o: %.c $(wildcard common/*.h analyzer/*.h)
+$(BUILD)/cli/analyzer/%.o: analyzer/%.c $(wildcard common/*.h analyzer/*.h)
 	@mkdir -p $(dir $@)
-	$(call say,CC)$(CC) $(BASE_CFLAGS) $(CFLAGS) -c $< -o $@
+	$(call say,CC)$(CC) $(BASE_CFLAGS) $(CLI_INC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/cli/common/%.o: common/%.c $(wildcard common/*.h)
+	@mkdir -p $(dir $@)
+	$(call say,CC)$(CC) $(BASE_CFLAGS) $(COMMON_INC) $(CFLAGS) -c $< -o $@
 
 $(CLI): $(patsubst %.c,$(BUILD)/cli/%.o,$(CLI_SRCS))
 	$(call say,CC)$(CC) $(CFLAGS) -o $@ $^ -ldw -lelf -lz -lm
 
 # Unit tests link the modules they test as objects compiled once (compiling
-# every module into every test took most of a clean build).
+# every module into every test took most of a clean build): all of common/
+# and every interposer module outside preload/. A test sees common/ and
+# interposer/.
 UNIT_OBJS := $(patsubst %.c,$(BUILD)/unitobj/%.o,$(COMMON_SRCS) $(UNIT_LIB_SRCS))
 UNIT_COMPILE = $(CC) $(BASE_CFLAGS) $(UNWIND_CFLAGS) -DUNW_LOCAL_ONLY -pthread $(UNIT_CFLAGS) $(CFLAGS)
 .SECONDARY: $(UNIT_OBJS)
 
-$(BUILD)/unitobj/%.o: %.c $(wildcard common/*.h interposer/*.h)
+$(BUILD)/unitobj/interposer/%.o: interposer/%.c $(LIB_HEADERS)
 	@mkdir -p $(dir $@)
-	$(call say,CC)$(UNIT_COMPILE) -c $< -o $@
+	$(call say,CC)$(UNIT_COMPILE) $(LIB_INC) -c $< -o $@
 
-$(BUILD)/unit/%: tests/unit/%.c $(UNIT_OBJS) $(wildcard common/*.h interposer/*.h tests/unit/*.h)
+$(BUILD)/unitobj/common/%.o: common/%.c $(wildcard common/*.h)
 	@mkdir -p $(dir $@)
-	$(call say,CC)$(UNIT_COMPILE) -Itests/unit -o $@ $< $(UNIT_OBJS) $$(pkg-config --cflags --libs check) \
+	$(call say,CC)$(UNIT_COMPILE) $(COMMON_INC) -c $< -o $@
+
+$(BUILD)/unit/%: tests/unit/%.c $(UNIT_OBJS) $(LIB_HEADERS) $(wildcard tests/unit/*.h)
+	@mkdir -p $(dir $@)
+	$(call say,CC)$(UNIT_COMPILE) $(LIB_INC) -Itests/unit -o $@ $< $(UNIT_OBJS) $$(pkg-config --cflags --libs check) \
 	    $(UNWIND_LIBS) -ldw -lelf -ldl -lm -lz
 
 # Victim and helper programs for integration tests: plain C, as users build.

@@ -1,6 +1,7 @@
 /* hs_codec.c - byte-level encoding of dump records (see hs_format.h) and the
- * bounds-checked decoder the reader builds on. Used inside malloc hooks'
- * neighbours (the flusher), so it must never call malloc or stdio itself. */
+ * bounds-checked decoder the reader builds on. The library's snapshot
+ * writer, a neighbour of the malloc hooks, encodes with it, so it must never
+ * call malloc or stdio itself. */
 #include "hs_codec.h"
 
 #include <string.h>
@@ -68,6 +69,23 @@ void hs_enc_str(hs_enc_t *enc, const char *s, size_t n)
     hs_enc_bytes(enc, s, n);
 }
 
+void hs_enc_patch_u32(hs_enc_t *enc, size_t at, uint32_t v)
+{
+    if (enc->failed || at > enc->len || enc->len - at < 4)
+        return;
+    uint8_t *p = enc->buf + at;
+    p[0] = (uint8_t)v;
+    p[1] = (uint8_t)(v >> 8);
+    p[2] = (uint8_t)(v >> 16);
+    p[3] = (uint8_t)(v >> 24);
+}
+
+void hs_enc_patch_u64(hs_enc_t *enc, size_t at, uint64_t v)
+{
+    hs_enc_patch_u32(enc, at, (uint32_t)v);
+    hs_enc_patch_u32(enc, at + 4, (uint32_t)(v >> 32));
+}
+
 size_t hs_enc_record_begin(hs_enc_t *enc, uint32_t type)
 {
     size_t start = enc->len;
@@ -85,12 +103,7 @@ void hs_enc_record_end(hs_enc_t *enc, size_t start)
         enc->failed = 1; /* a reader would reject it as corrupt: never write it */
         return;
     }
-    uint32_t payload = (uint32_t)payload_len;
-    uint8_t *len_at = enc->buf + start + 4;
-    len_at[0] = (uint8_t)payload;
-    len_at[1] = (uint8_t)(payload >> 8);
-    len_at[2] = (uint8_t)(payload >> 16);
-    len_at[3] = (uint8_t)(payload >> 24);
+    hs_enc_patch_u32(enc, start + 4, (uint32_t)payload_len); /* after the type */
     hs_enc_u32(enc, hs_crc32(0, enc->buf + start, enc->len - start));
 }
 

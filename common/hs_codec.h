@@ -28,6 +28,11 @@ void hs_enc_u64(hs_enc_t *enc, uint64_t v);
 void hs_enc_f64(hs_enc_t *enc, double v);
 void hs_enc_bytes(hs_enc_t *enc, const void *p, size_t n);
 void hs_enc_str(hs_enc_t *enc, const char *s, size_t n); /* u32 length + bytes */
+/* Overwrites the u32 or u64 written earlier at byte offset `at` (a count or
+ * a figure known only once what follows it is encoded). Nothing when the
+ * encoder has failed or the bytes were never written. */
+void hs_enc_patch_u32(hs_enc_t *enc, size_t at, uint32_t v);
+void hs_enc_patch_u64(hs_enc_t *enc, size_t at, uint64_t v);
 /* Starts a record frame; returns its offset for hs_enc_record_end. */
 size_t hs_enc_record_begin(hs_enc_t *enc, uint32_t type);
 /* Patches the payload length and appends the checksum. */

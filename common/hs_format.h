@@ -89,7 +89,7 @@ enum hs_snapshot_stat {
     HS_STAT_HEAP_IN_USE = 0,  /* bytes, from HS_STAT_HEAP_SOURCE */
     HS_STAT_HEAP_RESERVED,    /* bytes the allocator holds from the kernel; 0 = unknown */
     HS_STAT_RSS,              /* bytes, /proc/self/statm */
-    HS_STAT_LIVE_THREADS,     /* threads of the process, the flusher excluded */
+    HS_STAT_LIVE_THREADS,     /* threads of the process (/proc/self/stat) */
     HS_STAT_ALLOC_CALLS,      /* exact, cumulative: malloc/calloc/realloc/memalign family */
     HS_STAT_FREE_CALLS,       /* exact, cumulative: free and realloc of a non-NULL pointer */
     HS_STAT_SAMPLED_ALLOCS,   /* cumulative */

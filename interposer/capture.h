@@ -13,4 +13,9 @@ uint32_t hs_capture_stack(uintptr_t *out, uint32_t max);
 /* Is addr inside heapscope's own code? */
 int hs_capture_is_own(uintptr_t addr);
 
+/* Non-zero while the calling thread is inside libunwind for us: the pipe2
+ * and reads of its validation pipe that libunwind makes then are ours to
+ * guard (preload/unwind_guard.c). */
+extern __thread int hs_capture_unwinding __attribute__((tls_model("initial-exec")));
+
 #endif

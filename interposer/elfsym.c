@@ -1,6 +1,6 @@
 /* elfsym.c - names the function around an address from the object's own
  * symbol table (.symtab, which static functions are in; .dynsym when the file
- * is stripped). For the flusher's live leak warning, where dladdr knows only
+ * is stripped). For the live leak warning (livecheck.c), where dladdr knows only
  * exported symbols. No malloc: the file is mapped read-only for the look-up
  * and every offset in it is checked against its size. */
 #include "elfsym.h"

@@ -2,7 +2,7 @@
  * serves malloc, and its own heap figures for each snapshot. It must never
  * call mallinfo/mallinfo2/malloc_info/malloc_stats (scripts/audit-lib.sh
  * checks), never allocate, and never wait on a lock the caller may hold.
- * Neighbours: hooks.c asks it whether an entry point is the allocator's own;
+ * Neighbours: real.c asks it whether an entry point is the allocator's own;
  * snapshot.c calls hs_heapstats_read at safe points and at exit.
  *
  * Why these calls, what they cost and which locks they take (measured on
@@ -210,7 +210,7 @@ static void *lookup_next(void *ctx, const char *name)
 
 void hs_heapstats_init(void)
 {
-    /* From this library RTLD_NEXT finds what hs_resolve_real found: the
+    /* From this library RTLD_NEXT finds what hs_real_resolve found: the
      * malloc that serves the program. */
     int saved_errno = errno;
     hs_heapstats_init_with(dlsym(RTLD_NEXT, "malloc"), lookup_next, NULL);

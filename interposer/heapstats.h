@@ -11,7 +11,7 @@
 /* *in_use when the allocator cannot tell: use the sampled estimate. */
 #define HS_HEAPSTATS_UNKNOWN UINT64_MAX
 
-/* At load, after hs_resolve_real, before READY (a failed dlsym allocates
+/* At load, after hs_real_resolve, before READY (a failed dlsym allocates
  * its error message: the hooks must forward). Finds the statistics call of
  * the allocator that serves malloc, if it has one we use. */
 void hs_heapstats_init(void);
@@ -24,7 +24,7 @@ void hs_heapstats_init(void);
  * its sampled estimate for both: always over glibc, and over jemalloc and
  * tcmalloc when may_lock is 0. may_lock = 1 only where the calling thread
  * holds none of the allocator's locks (a safe point after the real malloc
- * returned, or the flusher); 0 at exit, in a signal handler, and in a fork
+ * returned); 0 at exit, in a signal handler, and in a fork
  * handler (jemalloc's prefork handler may already hold every one of its
  * locks). Never allocates, never changes errno; up to ~0.3 ms (jemalloc). */
 int hs_heapstats_read(uint64_t *in_use, uint64_t *reserved, int may_lock);

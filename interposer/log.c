@@ -5,7 +5,8 @@
  * stderr the program started with: a daemon closes its stderr and its next
  * open(2) (a data file, a socket) lands on number 2, and a line of ours there
  * would corrupt the program's data. Then lines go to HEAPSCOPE_LOG, or
- * nowhere. */
+ * nowhere. A leaf: it is told the log file's name (hs_log_set_file) rather
+ * than reading the configuration, so that the configuration can log. */
 #include "log.h"
 
 #include <errno.h>
@@ -17,8 +18,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "state.h"
-
 /* The identity of descriptor 2 at load. init_state: 0 not yet, 1 being
  * recorded, 2 recorded (release: a thread that sees 2 sees the fields). */
 static _Atomic int init_state;
@@ -26,6 +25,10 @@ static int stderr_was_open;
 static dev_t stderr_dev, stderr_rdev;
 static ino_t stderr_ino;
 static mode_t stderr_type;
+/* HEAPSCOPE_LOG (hs_log_set_file); NULL or "" for none. */
+static const char *log_file;
+
+void hs_log_set_file(const char *path) { log_file = path; }
 
 void hs_log_init(void)
 {
@@ -68,9 +71,9 @@ int hs_log_stderr_is_programs(void)
  * stays open in the host. Returns 0, or -1 when unset or not openable. */
 static int append_to_log_file(const char *buf, size_t len)
 {
-    if (!hs_cfg.log[0])
+    if (!log_file || !log_file[0])
         return -1;
-    int f = open(hs_cfg.log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    int f = open(log_file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (f < 0)
         return -1;
     ssize_t w = write(f, buf, len);

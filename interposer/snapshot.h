@@ -1,28 +1,17 @@
-/* snapshot.h - when snapshots are written (by the program's own threads, at
- * safe points) and what goes into them. See snapshot.c. */
+/* snapshot.h - what goes into one snapshot, and its single write (see
+ * snapshot.c). When one is written is schedule.c's business. */
 #ifndef HS_SNAPSHOT_H
 #define HS_SNAPSHOT_H
 
-#include "writer.h"
-
-extern hs_identity_t hs_identity;
-
-/* At load, after the tables: the fork marker, the snapshot stack and the
- * first due time (1 s, or the interval if shorter). */
-void hs_snapshot_init(void);
-/* Marks a snapshot with the given reason as due. Async-signal-safe: one
- * atomic or; the next safe point writes it. */
-void hs_snapshot_request(int reason);
-/* A point the program's thread passes (a sampled allocation, a thread
- * start): writes what is due if no other thread is writing. Never waits,
- * never allocates. Call with the re-entrancy guard held. */
-void hs_snapshot_safe_point(void);
-/* Before the program unloads an object: writes the stacks recorded since
- * the last snapshot (with the mappings they were recorded under). */
-void hs_snapshot_before_unload(void);
-/* The final snapshot and END record, once, from the exiting thread. */
-void hs_snapshot_final(void);
-void hs_snapshot_atfork_parent(void);
-void hs_snapshot_atfork_child(void);
+/* Builds one snapshot (the HEADER first in a new file, MAPPINGS when the
+ * loaded objects changed, new STACKs, THREAD events, THREAD_SITES, the
+ * SNAPSHOT, a LEAK finding, END when with_end) and hands it to the writer in
+ * one write. reason is an enum hs_snapshot_reason; may_lock says whether the
+ * allocator's statistics may be read (heapstats.h). Only with the snapshot
+ * lock held, on the snapshot stack. */
+void hs_snapshot_write(int reason, int with_end, int may_lock);
+/* In a fork child: the parent's half-built buffer is dropped and the child's
+ * first snapshot says FORK_CHILD (what it inherited). */
+void hs_snapshot_reset_after_fork(void);
 
 #endif

@@ -1,5 +1,5 @@
 /* tables.c - lock-free tables shared by every allocating thread and the
- * flusher (see tables.h). Rules: no mutex, no malloc (memory comes from
+ * snapshot writer (see tables.h). Rules: no mutex, no malloc (memory comes from
  * arena.c), every probe loop bounded, and an insert that finds no room fails
  * (the caller counts a lost sample) rather than waiting or growing. */
 #include "tables.h"
@@ -214,7 +214,7 @@ void hs_stack_add_alloc(hs_stack_t *s, uint64_t size, double weight)
     atomic_fetch_add_explicit(&s->alloc_bytes, size, memory_order_relaxed);
     add_f64(&s->est_alloc_objects, weight);
     add_f64(&s->est_alloc_bytes, weight * (double)size);
-    /* release: the flusher reads `allocs` first to detect change, then the
+    /* release: the snapshot writer reads `allocs` first to detect change, then the
      * rest; publishing the count last means a seen count has its bytes. */
     atomic_fetch_add_explicit(&s->allocs, 1, memory_order_release);
 }

@@ -56,12 +56,13 @@ size_t hs_live_capacity(void);
 typedef struct hs_stack {
     uint64_t hash;
     uint32_t id, depth;
-    /* Sampled counters, any thread, relaxed: the flusher only needs each
+    /* Sampled counters, any thread, relaxed: the snapshot writer only needs each
      * value eventually, never a consistent cut across them. */
     _Atomic uint64_t allocs, alloc_bytes, frees, free_bytes;
     /* Unbiased estimates as IEEE doubles in u64 bits, updated by CAS. */
     _Atomic uint64_t est_alloc_objects, est_alloc_bytes, est_free_objects, est_free_bytes;
-    /* Owned by the flusher: what the current dump file has of this stack. */
+    /* Owned by the snapshot writer (snapshot.c): what the current dump file
+     * has of this stack. */
     uint32_t file_gen;   /* file generation the two fields below refer to */
     uint32_t written;    /* STACK record written to that file */
     uint64_t last_allocs, last_frees;

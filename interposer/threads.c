@@ -1,23 +1,32 @@
-/* threads.c - per-thread bookkeeping: attaching a thread (RNG, countdown,
- * call-count block), the pthread_create hook with its creation stack, the
- * thread-exit destructor, the lock-free queue of thread events and the
- * exact start/exit counters by creation site that the snapshot writer
- * drains. Never takes a lock on a path malloc can reach. */
+/* threads.c - per-thread bookkeeping: owns the hot path's TLS (hs_tls) and
+ * the call-count blocks, attaching a thread (RNG, countdown, block), the new
+ * thread's trampoline, the thread-exit destructor, the lock-free queue of
+ * thread events and the exact start/exit counters by creation site that the
+ * snapshot writer drains. Never takes a lock on a path malloc can reach.
+ * Neighbours: the entry points (preload/) and record.c attach threads and
+ * start them; snapshot.c drains the events and sites (THREAD and
+ * THREAD_SITES bytes come from encode.c). It never calls the sampled path or
+ * the scheduler. */
+#include "threads.h"
+
 #include <errno.h>
-#include <signal.h>
-#include <string.h>
+#include <pthread.h>
 #include <sys/syscall.h>
-#include <time.h>
 #include <unistd.h>
 
-#include "altstack.h"
 #include "arena.h"
-#include "capture.h"
-#include "hs_codec.h"
+#include "clock.h"
+#include "config.h"
 #include "hs_format.h"
-#include "snapshot.h"
-#include "state.h"
+#include "loss.h"
+#include "real.h"
 #include "tables.h"
+
+#define CACHE_LINE 64
+_Static_assert(sizeof(hs_thread_block_t) == CACHE_LINE, "a thread's counters fill one cache line");
+
+__thread hs_tls_t hs_tls __attribute__((tls_model("initial-exec"))) = {.block = &hs_block_unattached};
+hs_thread_block_t hs_block_unattached;
 
 static pthread_key_t exit_key;
 static _Atomic(hs_thread_block_t *) blocks; /* registry, push-only list */
@@ -64,7 +73,7 @@ static void event_push(const hs_thread_event_t *ev)
     }
 }
 
-int hs_thread_event_pop(hs_thread_event_t *ev)
+int hs_threads_pop_event(hs_thread_event_t *ev)
 {
     uint64_t pos = atomic_load_explicit(&event_head, memory_order_relaxed);
     uint64_t index = pos % EVENT_SLOTS;
@@ -164,7 +173,7 @@ static uint32_t site_index(uint32_t stack_id, uint64_t routine)
     return 0;
 }
 
-void hs_threads_encode_sites(struct hs_enc *enc, uint32_t file_gen, void (*need_stack)(uint32_t stack_id, void *ctx),
+void hs_threads_encode_sites(hs_enc_t *enc, uint32_t file_gen, void (*need_stack)(uint32_t stack_id, void *ctx),
                              void *ctx)
 {
     if (!sites)
@@ -206,25 +215,24 @@ void hs_threads_encode_sites(struct hs_enc *enc, uint32_t file_gen, void (*need_
     }
     if (!changed)
         return;
-    size_t rec = hs_enc_record_begin(enc, HS_REC_THREAD_SITES);
-    hs_enc_u64(enc, hs_now_mono_ns());
-    hs_enc_u32(enc, changed);
+    hs_encode_list_t list;
+    hs_encode_thread_sites_begin(enc, &list, hs_now_mono_ns());
     for (uint32_t i = 0; i < n; i++) {
         thread_site_t *s = &sites[i];
         if (!s->dirty)
             continue;
-        hs_enc_u32(enc, s->stack_id);
-        hs_enc_u32(enc, 0);
-        hs_enc_u64(enc, s->start_routine);
-        hs_enc_u64(enc, s->take_started);
-        hs_enc_u64(enc, s->take_exited);
+        hs_encode_thread_site(enc, &list,
+                              &(hs_encode_thread_site_t){.stack_id = s->stack_id,
+                                                         .start_routine = s->start_routine,
+                                                         .started = s->take_started,
+                                                         .exited = s->take_exited});
         s->written_started = s->take_started;
         s->written_exited = s->take_exited;
     }
-    hs_enc_record_end(enc, rec);
+    hs_encode_thread_sites_end(enc, &list);
 }
 
-pid_t hs_gettid(void) { return (pid_t)syscall(SYS_gettid); }
+pid_t hs_threads_gettid(void) { return (pid_t)syscall(SYS_gettid); }
 
 static void on_thread_exit(void *value)
 {
@@ -232,7 +240,7 @@ static void on_thread_exit(void *value)
     hs_tls_t *t = &hs_tls;
     if (t->thread_site) {
         /* release: a snapshot that reads this exit (acquire) also reads
-         * this thread's start, counted before it in thread_trampoline. */
+         * this thread's start, counted before it in hs_threads_trampoline. */
         atomic_fetch_add_explicit(&sites[t->thread_site - 1].exited, 1, memory_order_release);
         t->thread_site = 0;
     }
@@ -272,11 +280,12 @@ static hs_thread_block_t *claim_block(uint32_t tid)
             return b;
         }
     }
-    /* Cache-line aligned so that two threads' counters never share a line. */
-    char *raw = hs_arena_alloc(sizeof(hs_thread_block_t) + 48);
+    /* Cache-line aligned so that two threads' counters never share a line
+     * (the arena aligns to 16 bytes). */
+    char *raw = hs_arena_alloc(sizeof(hs_thread_block_t) + CACHE_LINE - 16);
     if (!raw)
         return NULL;
-    hs_thread_block_t *b = (hs_thread_block_t *)(((uintptr_t)raw + 63) & ~(uintptr_t)63);
+    hs_thread_block_t *b = (hs_thread_block_t *)(((uintptr_t)raw + CACHE_LINE - 1) & ~(uintptr_t)(CACHE_LINE - 1));
     atomic_store_explicit(&b->state, HS_BLOCK_ALIVE, memory_order_relaxed);
     atomic_store_explicit(&b->tid, tid, memory_order_relaxed);
     hs_thread_block_t *head = atomic_load_explicit(&blocks, memory_order_relaxed);
@@ -286,13 +295,13 @@ static hs_thread_block_t *claim_block(uint32_t tid)
     return b;
 }
 
-void hs_thread_attach(hs_tls_t *t)
+void hs_threads_attach(hs_tls_t *t)
 {
     int saved_errno = errno;
     uint32_t saved_in_hook = t->in_hook; /* attach may run nested in another guarded section */
     t->in_hook = 1;
     t->attached = HS_THREAD_TRACKED; /* first: allocations below must not re-enter attach */
-    t->tid = (uint32_t)hs_gettid();
+    t->tid = (uint32_t)hs_threads_gettid();
     uint64_t n = atomic_fetch_add_explicit(&attach_seq, 1, memory_order_relaxed);
     /* A fixed HEAPSCOPE_SEED gives the same sample points run after run for
      * the same order of thread starts (tests); otherwise time and address. */
@@ -307,7 +316,7 @@ void hs_thread_attach(hs_tls_t *t)
         t->block = b;
     } else {
         t->block = &t->own;
-        hs_lose_sample("out of memory for a thread's counters");
+        hs_loss_count("out of memory for a thread's counters");
     }
     pthread_setspecific(exit_key, (void *)1); /* runs on_thread_exit when it ends */
     t->in_hook = saved_in_hook;
@@ -337,7 +346,7 @@ void hs_threads_after_fork_child(void)
     atomic_store_explicit(&hs_block_unattached.allocs, 0, memory_order_relaxed);
     atomic_store_explicit(&hs_block_unattached.frees, 0, memory_order_relaxed);
     hs_tls_t *t = &hs_tls;
-    t->tid = (uint32_t)hs_gettid();
+    t->tid = (uint32_t)hs_threads_gettid();
     /* Site counts restart too: the child's dump counts from the fork. Its
      * one thread is alive, so if it came from pthread_create it counts as
      * started in its site (its exit will be counted there). An entry that
@@ -365,26 +374,24 @@ void hs_threads_after_fork_child(void)
     }
 }
 
-/* ---- pthread_create ---------------------------------------------------------
- * The new thread runs a trampoline that records its start (tid, creator,
- * creation stack, start routine) and then the program's routine. The
- * argument block comes from the real allocator (not recorded) and is freed
- * by the new thread. The exit is recorded by the exit_key destructor, which
- * also covers pthread_exit. */
-typedef struct {
-    void *(*fn)(void *);
-    void *arg;
-    uint32_t parent_tid, stack_id;
-    uint32_t site; /* 1 + index of its thread site */
-} start_args_t;
-
-static void *thread_trampoline(void *raw)
+/* ---- thread start ----------------------------------------------------------
+ * pthread_create (preload/process.c) starts the new thread here, with the
+ * argument block it got from the real allocator (not recorded); the new
+ * thread records its start (tid, creator, creation stack, start routine),
+ * frees the block and runs the program's routine. The exit is recorded by
+ * the exit_key destructor, which also covers pthread_exit. */
+uint32_t hs_threads_site(uint32_t stack_id, uint64_t start_routine)
 {
-    start_args_t a = *(start_args_t *)raw;
-    hs_real.free(raw);
+    return 1 + site_index(stack_id, start_routine);
+}
+
+void *hs_threads_trampoline(void *start)
+{
+    hs_thread_start_t a = *(hs_thread_start_t *)start;
+    hs_real.free(start);
     hs_tls_t *t = &hs_tls;
     if (t->attached == HS_THREAD_NEW)
-        hs_thread_attach(t);
+        hs_threads_attach(t);
     if (sites) {
         /* relaxed: on_thread_exit's release increment orders it for readers */
         atomic_fetch_add_explicit(&sites[a.site - 1].started, 1, memory_order_relaxed);
@@ -398,41 +405,4 @@ static void *thread_trampoline(void *raw)
                             .stack_id = a.stack_id};
     event_push(&ev);
     return a.fn(a.arg);
-}
-
-static void creation_on_own_stack(void *arg)
-{
-    start_args_t *a = arg;
-    a->stack_id = hs_record_stack_id();
-    hs_snapshot_safe_point(); /* a point the program passes: write what is due */
-}
-
-HS_EXPORT int pthread_create(pthread_t *th, const pthread_attr_t *attr, void *(*fn)(void *), void *arg)
-{
-    hs_tls_t *t = &hs_tls;
-    if (atomic_load_explicit(&hs_state, memory_order_acquire) != HS_STATE_READY || t->in_hook ||
-        t->attached == HS_THREAD_UNTRACKED)
-        return hs_real.pthread_create(th, attr, fn, arg);
-    start_args_t *a = hs_real.malloc(sizeof(*a));
-    if (!a)
-        return hs_real.pthread_create(th, attr, fn, arg);
-    if (t->attached == HS_THREAD_NEW)
-        hs_thread_attach(t);
-    int saved_errno = errno;
-    t->in_hook = 1;
-    a->fn = fn;
-    a->arg = arg;
-    a->parent_tid = t->tid;
-    a->stack_id = 0;
-    /* The creation stack is captured on the thread's sampling stack: a
-     * thread with a 16 KiB stack may create threads. */
-    if (hs_thread_run_on_own_stack(t, creation_on_own_stack, a) != 0)
-        hs_lose_sample("no memory for a sampling stack");
-    a->site = 1 + site_index(a->stack_id, (uintptr_t)fn);
-    t->in_hook = 0;
-    errno = saved_errno;
-    int rc = hs_real.pthread_create(th, attr, thread_trampoline, a);
-    if (rc != 0)
-        hs_real.free(a);
-    return rc;
 }

@@ -6,8 +6,10 @@
  * the process that owns the file writes it: a child made without the atfork
  * handlers (_Fork, a raw clone, vfork) is refused and its parent's file and
  * this module's memory are left untouched. Called by one thread at a time
- * (the snapshot lock). Never allocates with malloc, and never lets a failure
- * reach the host: it logs once and stops writing. */
+ * (the snapshot lock): snapshot.c hands it bytes encoded by encode.c; it
+ * never encodes a record itself. Its descriptors go high (fd.c). Never
+ * allocates with malloc, and never lets a failure reach the host: it logs
+ * once and stops writing. */
 #include "writer.h"
 
 #include <errno.h>
@@ -21,10 +23,11 @@
 #include <unistd.h>
 
 #include "arena.h"
+#include "clock.h"
 #include "config.h"
-#include "hs_format.h"
+#include "fd.h"
+#include "hs_template.h"
 #include "log.h"
-#include "state.h"
 
 /* A path we build: up to PATH_MAX, plus a name suffix. */
 #define NAME_CAP (PATH_MAX + 64)
@@ -34,6 +37,9 @@
  * keep us busy. */
 #define NUMBERED_NAMES 10
 #define NAME_TRIES (NUMBERED_NAMES + 1000)
+/* hs_writer_grow's buffers keep their mapping's size in front of them; 64
+ * bytes keep the buffer cache-line aligned. */
+#define GROW_HEADER 64
 
 static int fd = -1;     /* -1 before creation, or while the host has taken our number */
 static int created;     /* the file exists (fd may still be -1: reopen pending) */
@@ -49,6 +55,7 @@ static pid_t owner;
  * before the next append. Appends are the only writes, so the file stays a
  * well-formed sequence of records. Bounded: past the cap we give up. */
 #define BACKLOG_MAX (64u << 20)
+#define BACKLOG_FIRST (64u * 1024) /* then doubled */
 static uint8_t *backlog;
 static size_t backlog_len, backlog_cap;
 static dev_t file_dev; /* identity of our dump, to notice a descriptor the host closed */
@@ -83,87 +90,26 @@ const char *hs_writer_path(void) { return path; }
 
 uint8_t *hs_writer_grow(uint8_t *old, size_t old_len, size_t new_cap)
 {
-    /* The mapping size sits in a 64-byte header in front of the buffer. */
-    uint8_t *m = hs_map(new_cap + 64);
+    /* The mapping's size sits in a header in front of the buffer. */
+    uint8_t *m = hs_map(new_cap + GROW_HEADER);
     if (!m)
         return NULL;
-    *(size_t *)m = new_cap + 64;
+    *(size_t *)m = new_cap + GROW_HEADER;
     if (old) {
-        memcpy(m + 64, old, old_len);
-        hs_unmap(old - 64, *(size_t *)(old - 64));
+        memcpy(m + GROW_HEADER, old, old_len);
+        hs_unmap(old - GROW_HEADER, *(size_t *)(old - GROW_HEADER));
     }
-    return m + 64;
-}
-
-static int append_str(char *out, size_t cap, size_t *len, const char *s)
-{
-    size_t n = strlen(s);
-    if (*len + n >= cap)
-        return -1;
-    memcpy(out + *len, s, n);
-    *len += n;
-    return 0;
+    return m + GROW_HEADER;
 }
 
 int hs_writer_expand(const char *tmpl, const hs_identity_t *id, char *out, size_t cap)
 {
-    size_t len = 0;
-    char num[32];
-    for (const char *p = tmpl; *p; p++) {
-        const char *piece = NULL;
-        if (*p == '%' && p[1]) {
-            p++;
-            switch (*p) {
-            case 'p':
-                snprintf(num, sizeof(num), "%u", id->pid);
-                piece = num;
-                break;
-            case 't':
-                snprintf(num, sizeof(num), "%llu", (unsigned long long)(id->start_real_ns / 1000000000ull));
-                piece = num;
-                break;
-            case 'e':
-                piece = id->program;
-                break;
-            case '%':
-                piece = "%";
-                break;
-            default:
-                num[0] = '%';
-                num[1] = *p;
-                num[2] = 0;
-                piece = num;
-                break;
-            }
-        } else {
-            num[0] = *p;
-            num[1] = 0;
-            piece = num;
-        }
-        if (append_str(out, cap, &len, piece))
-            return -1;
-    }
-    out[len] = 0;
-    return 0;
+    hs_template_vars_t vars = {id->pid, id->program, id->start_real_ns / 1000000000ull};
+    return hs_template_expand(tmpl, &vars, out, cap);
 }
 
 static int write_all(int f, const void *buf, size_t len, size_t *done);
 static void write_failed(int err);
-
-/* Moves a descriptor we just opened to a number >= 512 at once, before the
- * file is visible or written: programs assume the low numbers are theirs
- * (dup2 onto 3, socket activation, "close all, then open"), and a daemon that
- * sees our file appear may start closing descriptors at any moment. */
-int hs_fd_to_high(int f)
-{
-    if (f < 0)
-        return f;
-    int high = fcntl(f, F_DUPFD_CLOEXEC, 512);
-    if (high < 0)
-        return f; /* no room up there (RLIMIT_NOFILE <= 512): keep it */
-    close(f);
-    return high;
-}
 
 /* Is the calling process the one this state belongs to? */
 static int caller_owns(void) { return owner == 0 || owner == getpid(); }
@@ -244,13 +190,6 @@ void hs_writer_prepare(const hs_identity_t *id)
     }
 }
 
-static uint64_t now_real_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 /* Try i of base: base, base.1 .. base.9, then base.<ns>-<i>. -1 when it does
  * not fit (errno ENAMETOOLONG). */
 static int candidate_name(const char *base, int i, char *chosen, size_t cap)
@@ -261,7 +200,7 @@ static int candidate_name(const char *base, int i, char *chosen, size_t cap)
     else if (i < NUMBERED_NAMES)
         n = snprintf(chosen, cap, "%s.%d", base, i);
     else
-        n = snprintf(chosen, cap, "%s.%llu-%d", base, (unsigned long long)now_real_ns(), i - NUMBERED_NAMES + 1);
+        n = snprintf(chosen, cap, "%s.%llu-%d", base, (unsigned long long)hs_now_real_ns(), i - NUMBERED_NAMES + 1);
     if (n < 0 || (size_t)n >= cap) {
         errno = ENAMETOOLONG;
         return -1;
@@ -408,23 +347,6 @@ static int create_at(const char *name, const void *first, size_t len, int *writt
     return f;
 }
 
-void hs_writer_encode_header(hs_enc_t *enc, const hs_identity_t *id)
-{
-    hs_enc_preamble(enc);
-    size_t rec = hs_enc_record_begin(enc, HS_REC_HEADER);
-    hs_enc_u32(enc, id->pid);
-    hs_enc_u32(enc, id->ppid);
-    hs_enc_u64(enc, id->start_real_ns);
-    hs_enc_u64(enc, id->start_mono_ns);
-    hs_enc_u64(enc, hs_cfg.sample_rate);
-    hs_enc_u32(enc, hs_cfg.max_depth);
-    hs_enc_u32(enc, (uint32_t)hs_cfg.interval_ms);
-    hs_enc_str(enc, id->exe, strlen(id->exe));
-    hs_enc_str(enc, id->cmdline, id->cmdline_len);
-    hs_enc_str(enc, id->host, strlen(id->host));
-    hs_enc_record_end(enc, rec);
-}
-
 int hs_writer_open(const hs_identity_t *id, const void *first, size_t len)
 {
     /* A child that inherited this state without hs_writer_reset_after_fork,
@@ -567,7 +489,7 @@ static int defer(const void *buf, size_t len)
         return -1;
     }
     if (backlog_len + len > backlog_cap) {
-        size_t cap = backlog_cap ? backlog_cap : 64 * 1024;
+        size_t cap = backlog_cap ? backlog_cap : BACKLOG_FIRST;
         while (cap < backlog_len + len)
             cap *= 2;
         uint8_t *grown = hs_writer_grow(backlog, backlog_len, cap);

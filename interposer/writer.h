@@ -5,20 +5,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "hs_codec.h"
+#include "identity.h"
 
-/* Process identity written into the HEADER record. */
-typedef struct hs_identity {
-    uint32_t pid, ppid;
-    uint64_t start_real_ns, start_mono_ns;
-    char program[256];   /* argv[0] basename at load, for %e */
-    char exe[1024];      /* /proc/self/exe at load */
-    char cmdline[4096];  /* /proc/self/cmdline at load, NUL-separated */
-    size_t cmdline_len;
-    char host[256];
-} hs_identity_t;
-
-/* At load, after the configuration and identity (lifecycle.c's constructor):
+/* At load, after the configuration and identity (lifecycle.c):
  * fixes where dumps go. A relative HEAPSCOPE_OUTPUT is made absolute against
  * the working directory now, and the directory (expanded for this process) is
  * held open, so that chdir, daemon() or chroot before the first snapshot do
@@ -31,14 +20,13 @@ int hs_writer_expand(const char *tmpl, const hs_identity_t *id, char *out, size_
 int hs_writer_is_open(void);
 int hs_writer_has_failed(void);
 /* Creates the dump with its first bytes (preamble, HEADER and the first
- * snapshot: hs_writer_encode_header), mode 0600, never through a link, falling
+ * snapshot: encode.c), mode 0600, never through a link, falling
  * back to $TMPDIR or /tmp. Where the filesystem allows, the file is written
  * unnamed (O_TMPFILE) and linked to its name afterwards, so it never exists
  * empty. A taken name gets .1 .. .9, then .<nanoseconds>-<n>. Returns 0 or -1
  * (logged once); -1 without a trace when the caller is not the owner (see
  * hs_writer_owned_by_caller) or id is not the calling process's. */
 int hs_writer_open(const hs_identity_t *id, const void *first, size_t len);
-void hs_writer_encode_header(hs_enc_t *enc, const hs_identity_t *id);
 /* Appends bytes with write(2); a failure is logged once and ends writing.
  * Refused (-1, nothing touched) for a caller that does not own the file.
  * SIGXFSZ is blocked around the write so RLIMIT_FSIZE cannot kill the host.
@@ -63,11 +51,7 @@ void hs_writer_reset_after_fork(void);
 /* Generation of the current file: bumps each time a new file is started. */
 uint32_t hs_writer_generation(void);
 const char *hs_writer_path(void);
-/* Moves a descriptor just opened to a number >= 512 (close-on-exec), where
- * the host's "close all, then open" and dup2-onto-3 habits do not reach;
- * returns the new number, or f itself when there is no room up there. */
-int hs_fd_to_high(int f);
-/* Grow function for hs_enc_t that uses mmap (never the host's malloc). */
+/* Grow function for an hs_enc_t (codec) that uses mmap (never the host's malloc). */
 uint8_t *hs_writer_grow(uint8_t *old, size_t old_len, size_t new_cap);
 
 #endif

@@ -1,8 +1,9 @@
 #!/bin/sh
 # Audits the built interposer: it must export exactly the interposed entry
-# points (pipe2 and read included: they guard libunwind's validation pipe, see
-# interposer/capture.c), and must not call libc functions that allocate through malloc, take
-# stdio locks or otherwise are unsafe inside a malloc hook (ddprof's
+# points, all defined in interposer/preload/ (pipe2 and read included: they
+# guard libunwind's validation pipe, see preload/unwind_guard.c), and must not
+# call libc functions that allocate through malloc, take stdio locks or
+# otherwise are unsafe inside a malloc hook (ddprof's
 # check_for_unsafe_libc_functions is the model). Usage: audit-lib.sh LIB
 set -eu
 lib=${1:-build/libheapscope.so}

@@ -12,8 +12,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "config.h"
 #include "log.h"
-#include "state.h"
 #include "run_suite.h"
 
 static char dir[] = "/tmp/hs_log_XXXXXX";
@@ -21,6 +21,7 @@ static char file_a[sizeof(dir) + 16], file_b[sizeof(dir) + 16], log_file[sizeof(
 
 static void setup(void)
 {
+    hs_log_set_file(hs_cfg.log); /* as the library's constructor does */
     ck_assert_ptr_nonnull(mkdtemp(dir));
     snprintf(file_a, sizeof(file_a), "%s/a", dir);
     snprintf(file_b, sizeof(file_b), "%s/b", dir);

@@ -19,7 +19,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "state.h"
+#include "config.h"
 #include "writer.h"
 #include "run_suite.h"
 
