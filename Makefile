@@ -51,7 +51,7 @@ say = $(if $(V),,@echo "  $(1) $@";)
 LIB := $(BUILD)/libheapscope.so
 CLI := $(BUILD)/heapscope
 
-.PHONY: all deps check test unit asan bench demo install clean format lint fuzz leakeval progs
+.PHONY: all deps check test unit asan bench demo install clean format format-check lint fuzz leakeval progs
 all: $(LIB) $(CLI)
 
 $(BUILD)/lib/interposer/%.o: interposer/%.c $(LIB_HEADERS)
@@ -178,8 +178,14 @@ install: all
 	install -m 0755 $(CLI) $(DESTDIR)$(PREFIX)/bin/heapscope
 	install -m 0644 $(LIB) $(DESTDIR)$(PREFIX)/lib/heapscope/libheapscope.so
 
+# The style is .clang-format's (clang-format 14, Debian's clang-format package).
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
+
+format-check:
+	@bad=$$(for f in $$(git ls-files '*.c' '*.h'); do clang-format "$$f" | cmp -s "$$f" - || echo "$$f"; done); \
+	if [ -n "$$bad" ]; then echo "format-check: not in .clang-format's style (make format):" $$bad >&2; exit 1; fi; \
+	echo "format-check: $$(git ls-files '*.c' '*.h' | wc -l) files in .clang-format's style"
 
 lint:
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability -Icommon -Iinterposer -Ianalyzer common interposer analyzer

@@ -96,14 +96,10 @@ const char *hs_analysis_site_location(const hs_site_t *w, char *buf, size_t len)
     return buf;
 }
 
-static const char *bytes(double x, char *buf, size_t len)
-{
-    return hs_text_bytes(x, HS_TEXT_BYTES_TENTHS, buf, len);
-}
+static const char *bytes(double x, char *buf, size_t len) { return hs_text_bytes(x, HS_TEXT_BYTES_TENTHS, buf, len); }
 
 /* ---- pass 1: process series and threads ------------------------------------ */
-static thread_site_t *thread_site_for(hs_analysis_t *a, const hs_model_stack_t *creation_stack,
-                                      uint64_t start_routine)
+static thread_site_t *thread_site_for(hs_analysis_t *a, const hs_model_stack_t *creation_stack, uint64_t start_routine)
 {
     state_t *st = a->state;
     hs_site_t w;
@@ -460,11 +456,12 @@ static int process_verdict(hs_analysis_t *a, size_t *first_out, size_t *stride_o
     hs_leak_analyze(pts, a->nproc, &params, st->scratch, st->scratch_len, &a->leak);
     /* Time to detection: the first prefix, at least half a window long, on
      * which the same rules (and the same window) call it a leak. */
-    hs_leak_params_t from_start = {.window_s = a->window_s, .min_span_s = (a->t1 - a->t0) / 2,
-                                   .threshold_bytes = a->threshold, .noise_bytes = noise};
-    a->detected_at = a->leak.leaking
-                         ? hs_leak_first_detection(pts, a->nproc, &from_start, st->scratch, st->scratch_len)
-                         : -1;
+    hs_leak_params_t from_start = {.window_s = a->window_s,
+                                   .min_span_s = (a->t1 - a->t0) / 2,
+                                   .threshold_bytes = a->threshold,
+                                   .noise_bytes = noise};
+    a->detected_at =
+        a->leak.leaking ? hs_leak_first_detection(pts, a->nproc, &from_start, st->scratch, st->scratch_len) : -1;
     free(pts);
     *first_out = first_index;
     *stride_out = stride;
@@ -596,8 +593,8 @@ static void recommend(hs_analysis_t *a)
 }
 
 /* ---- entry points ---------------------------------------------------------------- */
-static int start(hs_analysis_t *a, hs_input_t *in, hs_symbolizer_t *sym, const hs_analysis_options_t *opt,
-                 char *err, size_t errlen)
+static int start(hs_analysis_t *a, hs_input_t *in, hs_symbolizer_t *sym, const hs_analysis_options_t *opt, char *err,
+                 size_t errlen)
 {
     memset(a, 0, sizeof(*a));
     a->path = hs_input_name(in);
@@ -614,8 +611,8 @@ static int start(hs_analysis_t *a, hs_input_t *in, hs_symbolizer_t *sym, const h
     return 0;
 }
 
-int hs_analysis_run(hs_analysis_t *a, hs_input_t *in, hs_symbolizer_t *sym, const hs_analysis_options_t *opt,
-                    char *err, size_t errlen)
+int hs_analysis_run(hs_analysis_t *a, hs_input_t *in, hs_symbolizer_t *sym, const hs_analysis_options_t *opt, char *err,
+                    size_t errlen)
 {
     size_t first_index, stride;
     if (start(a, in, sym, opt, err, errlen) || pass1(a, 1, err, errlen) ||

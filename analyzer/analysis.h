@@ -64,13 +64,13 @@ typedef struct {
 typedef struct hs_analysis {
     const char *path;
     const hs_model_header_t *header;
-    hs_symbolizer_t *sym; /* NULL: frames are named module+offset */
+    hs_symbolizer_t *sym;            /* NULL: frames are named module+offset */
     const hs_analysis_point_t *proc; /* every snapshot */
     size_t nproc;
     double window_s, t0, t1, threshold; /* the window used, and the threshold over it */
-    hs_leak_result_t leak;    /* the process series' verdict (before blame) */
-    double detected_at;       /* time to detection, or -1 */
-    int leak_detected;        /* the verdict with blame (hs_leak_is_blamed) */
+    hs_leak_result_t leak;              /* the process series' verdict (before blame) */
+    double detected_at;                 /* time to detection, or -1 */
+    int leak_detected;                  /* the verdict with blame (hs_leak_is_blamed) */
     int threads_leak;
     const hs_analysis_site_t *suspects[HS_ANALYSIS_MAX_SUSPECTS]; /* fastest first */
     size_t nsuspects;
@@ -88,8 +88,8 @@ typedef struct hs_analysis {
  * sym (may be NULL) names the sites and must outlive *a. Returns 0, or -1
  * with one line in err ("FILE: why"); free *a either way. A truncated tail
  * is a warning on stderr. */
-int hs_analysis_run(hs_analysis_t *a, hs_input_t *in, hs_symbolizer_t *sym, const hs_analysis_options_t *opt,
-                    char *err, size_t errlen);
+int hs_analysis_run(hs_analysis_t *a, hs_input_t *in, hs_symbolizer_t *sym, const hs_analysis_options_t *opt, char *err,
+                    size_t errlen);
 /* The process verdict alone (one pass, no call sites, no warning on
  * stderr): the trend line that plot draws, and its time to detection. */
 int hs_analysis_leak_trend(hs_input_t *in, double window_s, hs_leak_result_t *out, double *detected_at, char *err,

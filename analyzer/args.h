@@ -35,7 +35,7 @@ typedef enum {
 } hs_args_order_t;
 
 typedef struct {
-    const char *cmd; /* for messages: "heapscope: CMD: ..." */
+    const char *cmd;                /* for messages: "heapscope: CMD: ..." */
     const hs_arg_option_t *options; /* ends with an entry whose id is 0 */
     hs_args_order_t order;
     int argc;

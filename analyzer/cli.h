@@ -9,9 +9,9 @@
 /* Documented in `heapscope --help`; integration tests rely on them. */
 enum hs_exit {
     HS_EXIT_OK = 0,
-    HS_EXIT_FAILURE = 1, /* environment or internal: library not found, out of memory, read error */
-    HS_EXIT_BAD_INPUT = 2, /* usage error, invalid flag value, missing/unreadable/corrupt dump */
-    HS_EXIT_LEAK_FOUND = 3, /* report --fail-on-leak: a leak (heap or threads) was found */
+    HS_EXIT_FAILURE = 1,       /* environment or internal: library not found, out of memory, read error */
+    HS_EXIT_BAD_INPUT = 2,     /* usage error, invalid flag value, missing/unreadable/corrupt dump */
+    HS_EXIT_LEAK_FOUND = 3,    /* report --fail-on-leak: a leak (heap or threads) was found */
     HS_EXIT_CANNOT_EXEC = 126, /* record: CMD exists but could not be executed (as sh/env do) */
     HS_EXIT_NOT_FOUND = 127,   /* record: CMD not found */
 };

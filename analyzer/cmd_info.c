@@ -72,19 +72,19 @@ typedef struct {
 
 void hs_cmd_info_usage(FILE *out)
 {
-    fprintf(out, "usage: heapscope info [--stacks] DUMP\n"
-                 "\n"
-                 "Prints the dump's header, record counts, snapshot span, the last snapshot's\n"
-                 "process stats and an integrity verdict (line 'integrity: ...'). A truncated\n"
-                 "tail (the writer was killed mid-write) is a warning: exit 0. A corrupt record\n"
-                 "is an error on stderr naming the record and byte offset: exit 2.\n"
-                 "\n"
-                 "  --stacks  then, for every stack with a row at the last snapshot:\n"
-                 "    stack ID allocs N alloc_bytes N frees N free_bytes N est_alloc_objects F\n"
-                 "          est_alloc_bytes F est_inuse_objects F est_inuse_bytes F\n"
-                 "      frame I 0xADDR MAPPING_PATH|? 0xADDR_MINUS_LOAD_BIAS|0\n"
-                 "    (one line each; frame 0 is the allocation site, addresses are return addresses)\n"
-                 HS_INPUT_USAGE);
+    fprintf(out,
+            "usage: heapscope info [--stacks] DUMP\n"
+            "\n"
+            "Prints the dump's header, record counts, snapshot span, the last snapshot's\n"
+            "process stats and an integrity verdict (line 'integrity: ...'). A truncated\n"
+            "tail (the writer was killed mid-write) is a warning: exit 0. A corrupt record\n"
+            "is an error on stderr naming the record and byte offset: exit 2.\n"
+            "\n"
+            "  --stacks  then, for every stack with a row at the last snapshot:\n"
+            "    stack ID allocs N alloc_bytes N frees N free_bytes N est_alloc_objects F\n"
+            "          est_alloc_bytes F est_inuse_objects F est_inuse_bytes F\n"
+            "      frame I 0xADDR MAPPING_PATH|? 0xADDR_MINUS_LOAD_BIAS|0\n"
+            "    (one line each; frame 0 is the allocation site, addresses are return addresses)\n" HS_INPUT_USAGE);
 }
 
 static char *copy_str(hs_str_t s)
@@ -286,8 +286,7 @@ static int add_thread(info_t *info, const hs_record_t *rec, const hs_thread_rec_
 }
 
 /* Entries are cumulative: the totals move by each entry's change. */
-static int add_thread_sites(info_t *info, const hs_record_t *rec, const hs_thread_sites_rec_t *ts,
-                            hs_read_error_t *err)
+static int add_thread_sites(info_t *info, const hs_record_t *rec, const hs_thread_sites_rec_t *ts, hs_read_error_t *err)
 {
     for (uint32_t i = 0; i < ts->count; i++) {
         hs_thread_site_t site;
@@ -339,18 +338,12 @@ static int add_record(info_t *info, const hs_record_t *rec, hs_read_error_t *err
         info->header.cmdline.ptr = info->cmdline;
         info->header.hostname.ptr = info->hostname;
         return 0;
-    case HS_REC_MAPPINGS:
-        return add_mappings(info, &d.u.mappings, err);
-    case HS_REC_STACK:
-        return add_stack(info, rec, &d.u.stack, err);
-    case HS_REC_SNAPSHOT:
-        return add_snapshot(info, rec, &d.u.snapshot, err);
-    case HS_REC_THREAD:
-        return add_thread(info, rec, &d.u.thread, err);
-    case HS_REC_THREAD_SITES:
-        return add_thread_sites(info, rec, &d.u.thread_sites, err);
-    default:
-        return 0;
+    case HS_REC_MAPPINGS: return add_mappings(info, &d.u.mappings, err);
+    case HS_REC_STACK: return add_stack(info, rec, &d.u.stack, err);
+    case HS_REC_SNAPSHOT: return add_snapshot(info, rec, &d.u.snapshot, err);
+    case HS_REC_THREAD: return add_thread(info, rec, &d.u.thread, err);
+    case HS_REC_THREAD_SITES: return add_thread_sites(info, rec, &d.u.thread_sites, err);
+    default: return 0;
     }
 }
 
@@ -393,8 +386,7 @@ static void print_stacks(FILE *out, info_t *info)
                 "stack %u allocs %" PRIu64 " alloc_bytes %" PRIu64 " frees %" PRIu64 " free_bytes %" PRIu64
                 " est_alloc_objects %.0f est_alloc_bytes %.0f est_inuse_objects %.0f est_inuse_bytes %.0f\n",
                 s->id, r->alloc_count, r->alloc_bytes, r->free_count, r->free_bytes, r->est_alloc_objects,
-                r->est_alloc_bytes, r->est_alloc_objects - r->est_free_objects,
-                r->est_alloc_bytes - r->est_free_bytes);
+                r->est_alloc_bytes, r->est_alloc_objects - r->est_free_objects, r->est_alloc_bytes - r->est_free_bytes);
         for (uint32_t i = 0; i < s->depth; i++) {
             uint64_t addr = s->frames[i];
             const mapping_t *m = find_mapping(info, s, addr);

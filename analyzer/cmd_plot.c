@@ -65,10 +65,10 @@ typedef struct {
 /* The plot area and the scales of its three axes. */
 typedef struct {
     double left, top, width, height;
-    double t_end;      /* seconds at the right edge (the left edge is 0) */
-    double t_unit;     /* seconds per x-axis unit: 1, 60, 3600 or 86400 */
+    double t_end;  /* seconds at the right edge (the left edge is 0) */
+    double t_unit; /* seconds per x-axis unit: 1, 60, 3600 or 86400 */
     const char *t_unit_name;
-    double bytes_top;  /* bytes at the top edge */
+    double bytes_top; /* bytes at the top edge */
     double threads_top;
 } plot_frame_t;
 
@@ -94,8 +94,7 @@ void hs_cmd_plot_usage(FILE *out)
                  "  -o, --output FILE  where to write the SVG; '-' is stdout\n"
                  "\n"
                  "A truncated tail is a warning on stderr (exit 0, the complete snapshots are\n"
-                 "drawn); a corrupt dump writes nothing and prints one error line (exit 2).\n"
-                 HS_INPUT_USAGE);
+                 "drawn); a corrupt dump writes nothing and prints one error line (exit 2).\n" HS_INPUT_USAGE);
 }
 
 /* ---- collecting ---- */
@@ -314,8 +313,8 @@ static void draw_markers(FILE *out, const plot_frame_t *f, const plot_data_t *d)
                 marker_class(mk->reason), name, mk->offset_s, x, f->top, x, f->top + f->height);
         /* Vertical label beside the line, on the side with more room. */
         if (x > f->left + f->width / 2)
-            fprintf(out, "<text transform=\"translate(%.2f,%.2f) rotate(-90)\" text-anchor=\"end\">%s</text>",
-                    x - 3, label_y, name);
+            fprintf(out, "<text transform=\"translate(%.2f,%.2f) rotate(-90)\" text-anchor=\"end\">%s</text>", x - 3,
+                    label_y, name);
         else
             fprintf(out, "<text transform=\"translate(%.2f,%.2f) rotate(90)\">%s</text>", x + 3, label_y, name);
         fputs("</g>\n", out);
@@ -369,7 +368,8 @@ static void draw_axes(FILE *out, const plot_frame_t *f, double bytes_step, int b
         fprintf(out, "<line x1=\"%.2f\" y1=\"%.2f\" x2=\"%.2f\" y2=\"%.2f\"/>", x, bottom, x, bottom + 5);
         fprintf(out, "<text x=\"%.2f\" y=\"%.2f\" text-anchor=\"middle\">%.*f</text>\n", x, bottom + 19, tdec, v);
     }
-    fprintf(out, "<text class=\"axis-title\" x=\"%.2f\" y=\"%.2f\" text-anchor=\"middle\">time since start (%s)</text>\n",
+    fprintf(out,
+            "<text class=\"axis-title\" x=\"%.2f\" y=\"%.2f\" text-anchor=\"middle\">time since start (%s)</text>\n",
             f->left + f->width / 2, bottom + 44, f->t_unit_name);
     fprintf(out,
             "<text class=\"axis-title\" transform=\"translate(%.2f,%.2f) rotate(-90)\" text-anchor=\"middle\">"
@@ -397,7 +397,8 @@ static void draw_legend(FILE *out, const plot_data_t *d)
     }
     static const uint32_t kinds[] = {HS_REASON_FORK_PARENT, HS_REASON_SIGNAL, HS_REASON_EXIT};
     for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
-        uint64_t n = d->markers_seen[kinds[i]] + (kinds[i] == HS_REASON_FORK_PARENT ? d->markers_seen[HS_REASON_FORK_CHILD] : 0);
+        uint64_t n =
+            d->markers_seen[kinds[i]] + (kinds[i] == HS_REASON_FORK_PARENT ? d->markers_seen[HS_REASON_FORK_CHILD] : 0);
         if (n == 0)
             continue;
         const char *cls = marker_class(kinds[i]);
@@ -498,8 +499,9 @@ static void render(FILE *out, const hs_model_header_t *h, const plot_data_t *d, 
     uint64_t all_markers = d->markers_seen[HS_REASON_FORK_PARENT] + d->markers_seen[HS_REASON_FORK_CHILD] +
                            d->markers_seen[HS_REASON_SIGNAL] + d->markers_seen[HS_REASON_EXIT];
     if (all_markers > d->marker_count)
-        fprintf(out, "<text class=\"note\" x=\"%.2f\" y=\"%.2f\" text-anchor=\"end\">%" PRIu64
-                     " later markers not drawn</text>\n",
+        fprintf(out,
+                "<text class=\"note\" x=\"%.2f\" y=\"%.2f\" text-anchor=\"end\">%" PRIu64
+                " later markers not drawn</text>\n",
                 f.left + f.width - 4, f.top + 16, all_markers - d->marker_count);
     fputs("</svg>\n", out);
 }

@@ -28,20 +28,19 @@
 
 void hs_cmd_pprof_usage(FILE *out)
 {
-    fprintf(out,
-            "usage: heapscope pprof DUMP... [-o FILE] [--at WHEN] [--base WHEN] [--sample-type TYPE]\n"
-            "                       [--no-symbolize]\n"
-            "\n"
-            "Writes a gzipped pprof heap profile (open it with `go tool pprof FILE`). Several dumps (a\n"
-            "server and its forked workers) are merged; each sample carries a `pid` label.\n"
-            "\n"
-            "  -o, --output FILE    output file (default heap.pb.gz; - for stdout)\n"
-            "  --at WHEN            the snapshot to show: last (default), first, a snapshot number\n"
-            "                       (seq, as `heapscope stats` lists them) or a time since start (90s, 5m, 2h)\n"
-            "  --base WHEN          subtract the state at WHEN: the profile shows what grew in between\n"
-            "  --sample-type TYPE   default view: inuse_space (default), inuse_objects, alloc_space,\n"
-            "                       alloc_objects\n"
-            "  --no-symbolize       leave symbolization to pprof (it reads the binaries itself)\n" HS_INPUT_USAGE);
+    fprintf(out, "usage: heapscope pprof DUMP... [-o FILE] [--at WHEN] [--base WHEN] [--sample-type TYPE]\n"
+                 "                       [--no-symbolize]\n"
+                 "\n"
+                 "Writes a gzipped pprof heap profile (open it with `go tool pprof FILE`). Several dumps (a\n"
+                 "server and its forked workers) are merged; each sample carries a `pid` label.\n"
+                 "\n"
+                 "  -o, --output FILE    output file (default heap.pb.gz; - for stdout)\n"
+                 "  --at WHEN            the snapshot to show: last (default), first, a snapshot number\n"
+                 "                       (seq, as `heapscope stats` lists them) or a time since start (90s, 5m, 2h)\n"
+                 "  --base WHEN          subtract the state at WHEN: the profile shows what grew in between\n"
+                 "  --sample-type TYPE   default view: inuse_space (default), inuse_objects, alloc_space,\n"
+                 "                       alloc_objects\n"
+                 "  --no-symbolize       leave symbolization to pprof (it reads the binaries itself)\n" HS_INPUT_USAGE);
 }
 
 /* A row-state copy of one dump at one point in time. */
@@ -127,7 +126,8 @@ static int read_dump(dump_t *d, char *err, size_t errlen)
     hs_model_snapshot_t snap;
     int first = 1, rc;
     while ((rc = hs_model_next(d->model, &snap, err, errlen)) == 1) {
-        if (update_point(&d->at, d->model, &snap, first) || (d->has_base && update_point(&d->base, d->model, &snap, first))) {
+        if (update_point(&d->at, d->model, &snap, first) ||
+            (d->has_base && update_point(&d->base, d->model, &snap, first))) {
             snprintf(err, errlen, "%s: out of memory", hs_model_path(d->model));
             return -1;
         }
@@ -205,12 +205,12 @@ static uint64_t location_id(build_t *b, size_t dump, const hs_model_stack_t *s, 
     size_t n = 0;
     if (b->symbolize) {
         hs_sym_line_t sym[MAX_LINES];
-        int got = m ? hs_symbolizer_lookup(b->sym, m->path, m->build_id, m->build_id_len, m->load_bias, pc, sym,
-                                           MAX_LINES)
-                    : 0;
+        int got =
+            m ? hs_symbolizer_lookup(b->sym, m->path, m->build_id, m->build_id_len, m->load_bias, pc, sym, MAX_LINES)
+              : 0;
         for (int i = 0; i < got; i++) {
-            lines[n].function_id = hs_pprof_function(b->p, sym[i].function, sym[i].function,
-                                                     sym[i].file ? sym[i].file : "", 0);
+            lines[n].function_id =
+                hs_pprof_function(b->p, sym[i].function, sym[i].function, sym[i].file ? sym[i].file : "", 0);
             lines[n].line = sym[i].line;
             n++;
         }
@@ -250,8 +250,8 @@ static int add_samples(build_t *b, dump_t *d, char *err, size_t errlen)
             base = d->base.rows[i];
         double alloc_objects = at.est_alloc_objects - base.est_alloc_objects;
         double alloc_bytes = at.est_alloc_bytes - base.est_alloc_bytes;
-        double inuse_objects = (at.est_alloc_objects - at.est_free_objects) -
-                               (base.est_alloc_objects - base.est_free_objects);
+        double inuse_objects =
+            (at.est_alloc_objects - at.est_free_objects) - (base.est_alloc_objects - base.est_free_objects);
         double inuse_bytes = (at.est_alloc_bytes - at.est_free_bytes) - (base.est_alloc_bytes - base.est_free_bytes);
         int64_t values[4] = {to_i64(alloc_objects), to_i64(alloc_bytes), to_i64(inuse_objects), to_i64(inuse_bytes)};
         if (!values[0] && !values[1] && !values[2] && !values[3])
@@ -316,9 +316,12 @@ static int parse_args(int argc, char **argv, const char **out, hs_when_t *at, hs
 {
     enum { OPT_OUTPUT = 1, OPT_AT, OPT_BASE, OPT_SAMPLE_TYPE, OPT_NO_SYMBOLIZE };
     static const hs_arg_option_t options[] = {
-        {OPT_OUTPUT, 'o', "output", 1},           {OPT_AT, 0, "at", 1},
-        {OPT_BASE, 0, "base", 1},                 {OPT_SAMPLE_TYPE, 0, "sample-type", 1},
-        {OPT_NO_SYMBOLIZE, 0, "no-symbolize", 0}, {0, 0, NULL, 0},
+        {OPT_OUTPUT, 'o', "output", 1},
+        {OPT_AT, 0, "at", 1},
+        {OPT_BASE, 0, "base", 1},
+        {OPT_SAMPLE_TYPE, 0, "sample-type", 1},
+        {OPT_NO_SYMBOLIZE, 0, "no-symbolize", 0},
+        {0, 0, NULL, 0},
     };
     hs_args_t args;
     const char *value;
@@ -326,13 +329,12 @@ static int parse_args(int argc, char **argv, const char **out, hs_when_t *at, hs
     hs_args_init(&args, "pprof", options, HS_ARGS_PERMUTE, argc, argv);
     while ((opt = hs_args_next(&args, &value)) > 0) {
         switch (opt) {
-        case OPT_OUTPUT:
-            *out = value;
-            break;
+        case OPT_OUTPUT: *out = value; break;
         case OPT_AT:
         case OPT_BASE:
             if (hs_when_parse(value, opt == OPT_AT ? at : base)) {
-                fprintf(stderr, "heapscope: pprof: --%s '%s' is not last, first, a snapshot number or a time like 90s\n",
+                fprintf(stderr,
+                        "heapscope: pprof: --%s '%s' is not last, first, a snapshot number or a time like 90s\n",
                         opt == OPT_AT ? "at" : "base", value);
                 return HS_ARGS_ERROR;
             }
@@ -342,15 +344,15 @@ static int parse_args(int argc, char **argv, const char **out, hs_when_t *at, hs
         case OPT_SAMPLE_TYPE:
             if (strcmp(value, "inuse_space") && strcmp(value, "inuse_objects") && strcmp(value, "alloc_space") &&
                 strcmp(value, "alloc_objects")) {
-                fprintf(stderr, "heapscope: pprof: --sample-type '%s' is not one of inuse_space, inuse_objects, "
-                                "alloc_space, alloc_objects\n", value);
+                fprintf(stderr,
+                        "heapscope: pprof: --sample-type '%s' is not one of inuse_space, inuse_objects, "
+                        "alloc_space, alloc_objects\n",
+                        value);
                 return HS_ARGS_ERROR;
             }
             *sample_type = value;
             break;
-        case OPT_NO_SYMBOLIZE:
-            *symbolize = 0;
-            break;
+        case OPT_NO_SYMBOLIZE: *symbolize = 0; break;
         }
     }
     if (opt != HS_ARGS_END)
@@ -368,8 +370,8 @@ int hs_cmd_pprof(int argc, char **argv)
     int has_base = 0, symbolize = 1;
     char **operands;
     int noperands;
-    int parsed = parse_args(argc, argv, &out_path, &at, &base, &has_base, &sample_type, &symbolize, &operands,
-                            &noperands);
+    int parsed =
+        parse_args(argc, argv, &out_path, &at, &base, &has_base, &sample_type, &symbolize, &operands, &noperands);
     if (parsed == HS_ARGS_HELP) {
         hs_cmd_pprof_usage(stdout);
         return HS_EXIT_OK;
@@ -421,7 +423,8 @@ int hs_cmd_pprof(int argc, char **argv)
             goto out;
         }
     }
-    int fd = strcmp(out_path, "-") == 0 ? STDOUT_FILENO : open(out_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    int fd =
+        strcmp(out_path, "-") == 0 ? STDOUT_FILENO : open(out_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) {
         fprintf(stderr, "heapscope: pprof: cannot create %s: %s\n", out_path, strerror(errno));
         goto out;

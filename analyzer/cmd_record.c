@@ -40,8 +40,8 @@ void hs_cmd_record_usage(FILE *out)
         char flag[64], want[160];
         snprintf(flag, sizeof(flag), "%s%s %s", id == HS_OPT_OUTPUT ? "-o, " : "", o->flag, o->arg);
         hs_opt_describe(o, want, sizeof(want));
-        fprintf(out, "  %-22s  %s, default %s\n        %s\n        %s\n", flag, o->env, hs_opt_default_shown(o),
-                o->doc, want);
+        fprintf(out, "  %-22s  %s, default %s\n        %s\n        %s\n", flag, o->env, hs_opt_default_shown(o), o->doc,
+                want);
     }
     fprintf(out, "\nSettings without a flag, taken from the environment as they are:\n");
     for (int id = 0; id < HS_OPT_COUNT; id++) {

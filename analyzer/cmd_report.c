@@ -18,26 +18,24 @@
 
 void hs_cmd_report_usage(FILE *out)
 {
-    fprintf(out,
-            "usage: heapscope report DUMP... [--window SECONDS] [--threshold BYTES] [--json] [--fail-on-leak]\n"
-            "\n"
-            "Answers: is the program leaking, how fast, where, and what to do. A leak is sustained\n"
-            "growth of the sampled in-use estimate inside the window (Theil-Sen slope, Mann-Kendall\n"
-            "trend test, rising lower envelope, growth continuing into the second half, growth above\n"
-            "sampling noise and above the threshold); warm-up plateaus, sawtooth, spikes and churn are\n"
-            "not leaks. Suspects are call sites whose own in-use bytes grow the same way.\n"
-            "\n"
-            "  --window SECONDS   analyse the last SECONDS of the run (default 300, or the whole run\n"
-            "                     when shorter)\n"
-            "  --threshold BYTES  minimum growth over the window (K/M/G suffixes). Default: 10 MiB for a\n"
-            "                     300 s window, scaled by window/300 s for shorter ones, and at most 5%%\n"
-            "                     of the peak heap in use, but never below 64 KiB\n"
-            "  --json             print a JSON object (one per dump in a \"dumps\" array when several)\n"
-            "  --fail-on-leak     exit 3 when a leak (heap or threads) is found\n"
-            "  --no-symbolize     name frames by module+offset only\n" HS_INPUT_USAGE
-            "\n"
-            "exit status: 0 when the report was printed, 3 instead with --fail-on-leak when a dump leaks;\n"
-            "1 and 2 as for every command (heapscope --help).\n");
+    fprintf(out, "usage: heapscope report DUMP... [--window SECONDS] [--threshold BYTES] [--json] [--fail-on-leak]\n"
+                 "\n"
+                 "Answers: is the program leaking, how fast, where, and what to do. A leak is sustained\n"
+                 "growth of the sampled in-use estimate inside the window (Theil-Sen slope, Mann-Kendall\n"
+                 "trend test, rising lower envelope, growth continuing into the second half, growth above\n"
+                 "sampling noise and above the threshold); warm-up plateaus, sawtooth, spikes and churn are\n"
+                 "not leaks. Suspects are call sites whose own in-use bytes grow the same way.\n"
+                 "\n"
+                 "  --window SECONDS   analyse the last SECONDS of the run (default 300, or the whole run\n"
+                 "                     when shorter)\n"
+                 "  --threshold BYTES  minimum growth over the window (K/M/G suffixes). Default: 10 MiB for a\n"
+                 "                     300 s window, scaled by window/300 s for shorter ones, and at most 5%%\n"
+                 "                     of the peak heap in use, but never below 64 KiB\n"
+                 "  --json             print a JSON object (one per dump in a \"dumps\" array when several)\n"
+                 "  --fail-on-leak     exit 3 when a leak (heap or threads) is found\n"
+                 "  --no-symbolize     name frames by module+offset only\n" HS_INPUT_USAGE "\n"
+                 "exit status: 0 when the report was printed, 3 instead with --fail-on-leak when a dump leaks;\n"
+                 "1 and 2 as for every command (heapscope --help).\n");
 }
 
 /* The size grammar of the settings (common/hs_options.c): 10M, 1.5GiB, 4096. */
@@ -60,9 +58,12 @@ int hs_cmd_report(int argc, char **argv)
 {
     enum { OPT_WINDOW = 1, OPT_THRESHOLD, OPT_JSON, OPT_FAIL_ON_LEAK, OPT_NO_SYMBOLIZE };
     static const hs_arg_option_t options[] = {
-        {OPT_WINDOW, 0, "window", 1},         {OPT_THRESHOLD, 0, "threshold", 1},
-        {OPT_JSON, 0, "json", 0},             {OPT_FAIL_ON_LEAK, 0, "fail-on-leak", 0},
-        {OPT_NO_SYMBOLIZE, 0, "no-symbolize", 0}, {0, 0, NULL, 0},
+        {OPT_WINDOW, 0, "window", 1},
+        {OPT_THRESHOLD, 0, "threshold", 1},
+        {OPT_JSON, 0, "json", 0},
+        {OPT_FAIL_ON_LEAK, 0, "fail-on-leak", 0},
+        {OPT_NO_SYMBOLIZE, 0, "no-symbolize", 0},
+        {0, 0, NULL, 0},
     };
     double window = 0, threshold = 0;
     int json = 0, fail_on_leak = 0, symbolize = 1, have_threshold = 0, opt;
@@ -86,15 +87,9 @@ int hs_cmd_report(int argc, char **argv)
             }
             have_threshold = 1;
             break;
-        case OPT_JSON:
-            json = 1;
-            break;
-        case OPT_FAIL_ON_LEAK:
-            fail_on_leak = 1;
-            break;
-        case OPT_NO_SYMBOLIZE:
-            symbolize = 0;
-            break;
+        case OPT_JSON: json = 1; break;
+        case OPT_FAIL_ON_LEAK: fail_on_leak = 1; break;
+        case OPT_NO_SYMBOLIZE: symbolize = 0; break;
         }
     }
     if (opt == HS_ARGS_HELP) {

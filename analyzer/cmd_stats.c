@@ -39,27 +39,26 @@ typedef struct {
 
 void hs_cmd_stats_usage(FILE *out)
 {
-    fprintf(out,
-            "usage: heapscope stats [--csv | --json] DUMP\n"
-            "\n"
-            "Prints one row per snapshot of DUMP: time since the process started, the\n"
-            "snapshot's reason, heap in use and reserved (the allocator's own figures, or\n"
-            "the sampled estimate: heap_source says which; reserved 0 = unknown), RSS, live\n"
-            "threads, allocation and free calls per second since the previous snapshot\n"
-            "(since the start, or the fork, for the first), the in-use bytes estimated\n"
-            "from the samples, and the samples lost so far. The default is an aligned table with KiB/MiB sizes;\n"
-            "--csv and --json give raw numbers (bytes, seconds, calls per second).\n"
-            "\n"
-            "  --csv   a header line, then one line per snapshot with the columns\n"
-            "          seq,offset_s,reason,heap_in_use,heap_reserved,rss,live_threads,\n"
-            "          alloc_calls,free_calls,alloc_calls_per_s,free_calls_per_s,\n"
-            "          est_inuse_bytes,lost_samples,heap_source (sampled, jemalloc,\n"
-            "          tcmalloc or mimalloc)\n"
-            "  --json  {\"file\", \"pid\", \"program\", \"sample_rate\", \"truncated\",\n"
-            "          \"snapshots\": [{the CSV columns as keys}]}\n"
-            "\n"
-            "A truncated tail is a warning on stderr (exit 0, the complete snapshots are\n"
-            "printed); a corrupt dump prints nothing but one error line (exit 2).\n" HS_INPUT_USAGE);
+    fprintf(out, "usage: heapscope stats [--csv | --json] DUMP\n"
+                 "\n"
+                 "Prints one row per snapshot of DUMP: time since the process started, the\n"
+                 "snapshot's reason, heap in use and reserved (the allocator's own figures, or\n"
+                 "the sampled estimate: heap_source says which; reserved 0 = unknown), RSS, live\n"
+                 "threads, allocation and free calls per second since the previous snapshot\n"
+                 "(since the start, or the fork, for the first), the in-use bytes estimated\n"
+                 "from the samples, and the samples lost so far. The default is an aligned table with KiB/MiB sizes;\n"
+                 "--csv and --json give raw numbers (bytes, seconds, calls per second).\n"
+                 "\n"
+                 "  --csv   a header line, then one line per snapshot with the columns\n"
+                 "          seq,offset_s,reason,heap_in_use,heap_reserved,rss,live_threads,\n"
+                 "          alloc_calls,free_calls,alloc_calls_per_s,free_calls_per_s,\n"
+                 "          est_inuse_bytes,lost_samples,heap_source (sampled, jemalloc,\n"
+                 "          tcmalloc or mimalloc)\n"
+                 "  --json  {\"file\", \"pid\", \"program\", \"sample_rate\", \"truncated\",\n"
+                 "          \"snapshots\": [{the CSV columns as keys}]}\n"
+                 "\n"
+                 "A truncated tail is a warning on stderr (exit 0, the complete snapshots are\n"
+                 "printed); a corrupt dump prints nothing but one error line (exit 2).\n" HS_INPUT_USAGE);
 }
 
 static int stats_push(stats_t *s, const stats_row_t *row)
@@ -150,10 +149,8 @@ static void print_csv(FILE *out, const stats_t *s)
           out);
     for (size_t i = 0; i < s->count; i++) {
         const stats_row_t *r = &s->rows[i];
-        fprintf(out,
-                "%u,%.6f,%s,%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64
-                ",",
-                r->seq, r->offset_s, hs_reader_reason_name(r->reason), r->heap_in_use, r->heap_reserved, r->rss,
+        fprintf(out, "%u,%.6f,%s,%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",", r->seq,
+                r->offset_s, hs_reader_reason_name(r->reason), r->heap_in_use, r->heap_reserved, r->rss,
                 r->live_threads, r->alloc_calls, r->free_calls);
         fprintf(out, "%.3f,%.3f,", r->alloc_calls_per_s, r->free_calls_per_s);
         fprintf(out, "%.0f,%" PRIu64 ",%s\n", r->est_inuse_bytes, r->lost_samples,
@@ -188,10 +185,9 @@ static void print_json(FILE *out, const char *path, const hs_model_header_t *h, 
         fprintf(out,
                 "%s\n  {\"seq\": %u, \"offset_s\": %.6f, \"reason\": \"%s\", \"heap_in_use\": %" PRIu64
                 ", \"heap_reserved\": %" PRIu64 ", \"rss\": %" PRIu64 ", \"live_threads\": %" PRIu64
-                ", \"alloc_calls\": %" PRIu64 ", \"free_calls\": %" PRIu64
-                ", ",
-                i ? "," : "", r->seq, r->offset_s, hs_reader_reason_name(r->reason), r->heap_in_use,
-                r->heap_reserved, r->rss, r->live_threads, r->alloc_calls, r->free_calls);
+                ", \"alloc_calls\": %" PRIu64 ", \"free_calls\": %" PRIu64 ", ",
+                i ? "," : "", r->seq, r->offset_s, hs_reader_reason_name(r->reason), r->heap_in_use, r->heap_reserved,
+                r->rss, r->live_threads, r->alloc_calls, r->free_calls);
         fprintf(out, "\"alloc_calls_per_s\": %.3f, \"free_calls_per_s\": %.3f", r->alloc_calls_per_s,
                 r->free_calls_per_s);
         fprintf(out, ", \"est_inuse_bytes\": %.0f, \"lost_samples\": %" PRIu64 ", \"heap_source\": \"%s\"}",
@@ -214,16 +210,15 @@ static void print_table(FILE *out, const char *path, const hs_model_header_t *h,
     fprintf(out, ": pid %u, program ", h->pid);
     put_printable(out, h->program ? h->program : "?");
     fprintf(out, ", sample rate %" PRIu64 " bytes, %zu snapshots\n", h->sample_rate, s->count);
-    fprintf(out, "%12s  %-11s  %11s  %13s  %11s  %7s  %12s  %12s  %14s  %12s\n", "time (s)", "reason",
-            "heap in use", "heap reserved", "RSS", "threads", "allocs/s", "frees/s", "sampled in use",
-            "lost samples");
+    fprintf(out, "%12s  %-11s  %11s  %13s  %11s  %7s  %12s  %12s  %14s  %12s\n", "time (s)", "reason", "heap in use",
+            "heap reserved", "RSS", "threads", "allocs/s", "frees/s", "sampled in use", "lost samples");
     for (size_t i = 0; i < s->count; i++) {
         const stats_row_t *r = &s->rows[i];
         char allocs[32], frees[32];
         snprintf(allocs, sizeof(allocs), "%.0f", r->alloc_calls_per_s);
         snprintf(frees, sizeof(frees), "%.0f", r->free_calls_per_s);
-        fprintf(out, "%12.3f  %-11s  %11s  %13s  %11s  %7" PRIu64 "  %12s  %12s  %14s  %12" PRIu64 "\n",
-                r->offset_s, hs_reader_reason_name(r->reason),
+        fprintf(out, "%12.3f  %-11s  %11s  %13s  %11s  %7" PRIu64 "  %12s  %12s  %14s  %12" PRIu64 "\n", r->offset_s,
+                hs_reader_reason_name(r->reason),
                 hs_text_bytes((double)r->heap_in_use, HS_TEXT_BYTES_TENTHS, b1, sizeof(b1)),
                 hs_text_bytes((double)r->heap_reserved, HS_TEXT_BYTES_TENTHS, b2, sizeof(b2)),
                 hs_text_bytes((double)r->rss, HS_TEXT_BYTES_TENTHS, b3, sizeof(b3)), r->live_threads, allocs, frees,
@@ -234,8 +229,7 @@ static void print_table(FILE *out, const char *path, const hs_model_header_t *h,
 int hs_cmd_stats(int argc, char **argv)
 {
     enum { OPT_CSV = 1, OPT_JSON };
-    static const hs_arg_option_t options[] = {
-        {OPT_CSV, 0, "csv", 0}, {OPT_JSON, 0, "json", 0}, {0, 0, NULL, 0}};
+    static const hs_arg_option_t options[] = {{OPT_CSV, 0, "csv", 0}, {OPT_JSON, 0, "json", 0}, {0, 0, NULL, 0}};
     stats_format_t format = FORMAT_TABLE;
     const char *format_flag = NULL, *path = NULL, *value;
     hs_args_t args;

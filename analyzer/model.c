@@ -29,10 +29,10 @@ struct hs_model {
     size_t set_count;
     const hs_model_mapping_t **all_mappings;
     size_t mapping_count;
-    stack_entry_t *by_id;       /* uthash: every stack */
-    stack_entry_t **dense;      /* by id, for the small ids the interposer hands out */
+    stack_entry_t *by_id;  /* uthash: every stack */
+    stack_entry_t **dense; /* by id, for the small ids the interposer hands out */
     size_t dense_cap;
-    hs_model_stack_t **stacks;  /* definition order */
+    hs_model_stack_t **stacks; /* definition order */
     size_t stack_count, stack_cap;
     uint64_t snapshots;
     uint32_t last_seq;
@@ -254,8 +254,7 @@ static int apply_snapshot(hs_model_t *m, const hs_record_t *rec, const hs_snapsh
                           hs_model_snapshot_t *out, hs_read_error_t *e)
 {
     if (m->snapshots > 0 && snap->seq <= m->last_seq) {
-        hs_reader_set_corrupt(e, rec, "seq %u does not follow the previous snapshot's seq %u", snap->seq,
-                              m->last_seq);
+        hs_reader_set_corrupt(e, rec, "seq %u does not follow the previous snapshot's seq %u", snap->seq, m->last_seq);
         return -1;
     }
     for (uint32_t i = 0; i < snap->row_count; i++) {
@@ -317,8 +316,8 @@ static int apply_thread_sites(hs_model_t *m, const hs_record_t *rec, const hs_th
         hs_thread_site_t site;
         hs_reader_thread_site(ts, i, &site);
         if (site.creation_stack_id && !find_stack(m, site.creation_stack_id)) {
-            hs_reader_set_corrupt(e, rec, "entry %u: creation_stack_id %u is not defined by an earlier STACK record",
-                                  i, site.creation_stack_id);
+            hs_reader_set_corrupt(e, rec, "entry %u: creation_stack_id %u is not defined by an earlier STACK record", i,
+                                  site.creation_stack_id);
             return -1;
         }
     }
@@ -365,22 +364,12 @@ static int advance(hs_model_t *m, hs_model_snapshot_t *snap, hs_read_error_t *e,
             if (rc == 0 && stop_after_header)
                 return 2;
             break;
-        case HS_REC_MAPPINGS:
-            rc = add_mappings(m, &d.u.mappings, e);
-            break;
-        case HS_REC_STACK:
-            rc = add_stack(m, &rec, &d.u.stack, e);
-            break;
-        case HS_REC_THREAD:
-            rc = apply_thread(m, &rec, &d.u.thread, e);
-            break;
-        case HS_REC_THREAD_SITES:
-            rc = apply_thread_sites(m, &rec, &d.u.thread_sites, e);
-            break;
-        case HS_REC_SNAPSHOT:
-            return apply_snapshot(m, &rec, &d.u.snapshot, snap, e) ? -1 : 1;
-        default:
-            break;
+        case HS_REC_MAPPINGS: rc = add_mappings(m, &d.u.mappings, e); break;
+        case HS_REC_STACK: rc = add_stack(m, &rec, &d.u.stack, e); break;
+        case HS_REC_THREAD: rc = apply_thread(m, &rec, &d.u.thread, e); break;
+        case HS_REC_THREAD_SITES: rc = apply_thread_sites(m, &rec, &d.u.thread_sites, e); break;
+        case HS_REC_SNAPSHOT: return apply_snapshot(m, &rec, &d.u.snapshot, snap, e) ? -1 : 1;
+        default: break;
         }
         if (rc)
             return -1;

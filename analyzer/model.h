@@ -19,7 +19,7 @@ typedef struct hs_model_mapping {
     uint64_t start, end, file_offset, load_bias;
     uint8_t build_id[HS_BUILD_ID_MAX];
     uint32_t build_id_len;
-    char *path; /* NUL-terminated copy; "" for an unnamed mapping */
+    char *path;         /* NUL-terminated copy; "" for an unnamed mapping */
     uint32_t set_index; /* which MAPPINGS record (0, 1, ...) it came from */
 } hs_model_mapping_t;
 
@@ -30,7 +30,7 @@ typedef struct hs_model_stack {
      * the STACK record was written (older, then newer sets as fallbacks);
      * NULL when no mapping covers it. */
     const hs_model_mapping_t **frame_mapping;
-    hs_snapshot_row_t row;   /* cumulative as of the current snapshot; zero until its first row */
+    hs_snapshot_row_t row;     /* cumulative as of the current snapshot; zero until its first row */
     uint32_t last_changed_seq; /* seq of the snapshot that last carried its row */
     int has_row;
 } hs_model_stack_t;
@@ -41,8 +41,8 @@ typedef struct hs_model_header {
     uint64_t sample_rate;
     uint32_t max_depth, interval_ms;
     char *exe, *hostname;
-    char *cmdline;    /* arguments joined with spaces */
-    char *program;    /* basename of exe */
+    char *cmdline; /* arguments joined with spaces */
+    char *program; /* basename of exe */
 } hs_model_header_t;
 
 typedef struct hs_model_snapshot {
@@ -67,10 +67,10 @@ typedef void (*hs_model_thread_cb)(void *ctx, const hs_model_thread_t *t);
  * cumulative since the process (or fork child) started. The THREAD records
  * of a busy process are incomplete; these are not. */
 typedef struct hs_model_thread_site {
-    uint64_t monotonic_ns; /* of the record */
+    uint64_t monotonic_ns;                  /* of the record */
     const hs_model_stack_t *creation_stack; /* NULL when unknown */
-    uint64_t start_routine; /* 0 with no creation stack: the overflow site (no room for the site) */
-    uint64_t started, exited; /* started >= exited */
+    uint64_t start_routine;                 /* 0 with no creation stack: the overflow site (no room for the site) */
+    uint64_t started, exited;               /* started >= exited */
 } hs_model_thread_site_t;
 
 /* Called for every entry of every THREAD_SITES record, in file order,

@@ -14,10 +14,7 @@
 /* Frames of a suspect's stack that are named. */
 #define HS_REPORT_STACK_NAMES 16
 
-static const char *bytes(double x, char *buf, size_t len)
-{
-    return hs_text_bytes(x, HS_TEXT_BYTES_TENTHS, buf, len);
-}
+static const char *bytes(double x, char *buf, size_t len) { return hs_text_bytes(x, HS_TEXT_BYTES_TENTHS, buf, len); }
 
 static void json_num(FILE *out, double v)
 {
@@ -52,8 +49,9 @@ void hs_report_print_json(FILE *out, const hs_analysis_t *r)
     hs_put_json_string(out, r->header->exe);
     fprintf(out, ",\"pid\":%u,\"span_seconds\":", r->header->pid);
     json_num(out, last->t);
-    fprintf(out, ",\"snapshots\":%zu,\"sample_rate\":%" PRIu64 ",\"final_heap_bytes\":%" PRIu64
-                 ",\"final_estimated_inuse_bytes\":",
+    fprintf(out,
+            ",\"snapshots\":%zu,\"sample_rate\":%" PRIu64 ",\"final_heap_bytes\":%" PRIu64
+            ",\"final_estimated_inuse_bytes\":",
             r->nproc, r->header->sample_rate, last->heap_in_use);
     json_num(out, last->est_inuse);
     fprintf(out, ",\"leak\":{\"detected\":%s,\"growth_bytes\":", r->leak_detected ? "true" : "false");
@@ -110,8 +108,8 @@ void hs_report_print_json(FILE *out, const hs_analysis_t *r)
         exited += ts->exited;
     }
     fprintf(out,
-            "],\"threads\":{\"leak_detected\":%s,\"live\":%" PRIu64 ",\"created\":%" PRIu64
-            ",\"exited\":%" PRIu64 ",\"suspects\":[",
+            "],\"threads\":{\"leak_detected\":%s,\"live\":%" PRIu64 ",\"created\":%" PRIu64 ",\"exited\":%" PRIu64
+            ",\"suspects\":[",
             r->threads_leak ? "true" : "false", last->threads, created, exited);
     int first = 1;
     for (const hs_analysis_thread_site_t *ts = r->thread_sites; ts; ts = ts->next) {
@@ -124,8 +122,8 @@ void hs_report_print_json(FILE *out, const hs_analysis_t *r)
         hs_put_json_string(out, ts->file);
         fprintf(out, ",\"line\":%u,\"start_routine\":", ts->line);
         hs_put_json_string(out, ts->start_routine);
-        fprintf(out, ",\"live_threads\":%ld,\"created\":%" PRIu64 ",\"exited\":%" PRIu64 ",\"rate_per_sec\":",
-                ts->live, ts->started, ts->exited);
+        fprintf(out, ",\"live_threads\":%ld,\"created\":%" PRIu64 ",\"exited\":%" PRIu64 ",\"rate_per_sec\":", ts->live,
+                ts->started, ts->exited);
         json_num(out, ts->leak.slope);
         fprintf(out, ",\"confidence\":");
         json_num(out, ts->leak.confidence);
@@ -149,8 +147,8 @@ void hs_report_print_json(FILE *out, const hs_analysis_t *r)
         hs_put_json_string(out, ts->file);
         fprintf(out, ",\"line\":%u,\"start_routine\":", ts->line);
         hs_put_json_string(out, ts->start_routine);
-        fprintf(out, ",\"live_threads\":%ld,\"created\":%" PRIu64 ",\"exited\":%" PRIu64 "}", ts->live,
-                ts->started, ts->exited);
+        fprintf(out, ",\"live_threads\":%ld,\"created\":%" PRIu64 ",\"exited\":%" PRIu64 "}", ts->live, ts->started,
+                ts->exited);
     }
     fprintf(out, "]},\"at_exit\":[");
     for (size_t i = 0; i < r->nat_exit; i++) {
@@ -223,8 +221,8 @@ void hs_report_print_text(FILE *out, const hs_analysis_t *r)
         if (!any)
             fprintf(out, "; THREAD LEAK:\n");
         any = 1;
-        fprintf(out, "  %ld live (+%.2f/s), created in %s, start routine %s (%" PRIu64 " created, %" PRIu64
-                     " exited)\n",
+        fprintf(out,
+                "  %ld live (+%.2f/s), created in %s, start routine %s (%" PRIu64 " created, %" PRIu64 " exited)\n",
                 ts->live, ts->leak.slope, ts->function, ts->start_routine, ts->started, ts->exited);
     }
     if (!any)

@@ -44,8 +44,8 @@ static int lookup(hs_symbolizer_t *sym, const hs_model_stack_t *s, uint32_t fram
     const hs_model_mapping_t *m = s->frame_mapping[frame];
     if (!sym || !m || !s->frames[frame])
         return 0;
-    return hs_symbolizer_lookup(sym, m->path, m->build_id, m->build_id_len, m->load_bias, s->frames[frame] - 1,
-                                lines, MAX_LINES);
+    return hs_symbolizer_lookup(sym, m->path, m->build_id, m->build_id_len, m->load_bias, s->frames[frame] - 1, lines,
+                                MAX_LINES);
 }
 
 void hs_site_of_frame(hs_symbolizer_t *sym, const hs_model_stack_t *s, uint32_t frame, hs_site_t *out)

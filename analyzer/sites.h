@@ -14,7 +14,7 @@ typedef struct {
     const char *function; /* never NULL: "?" or "module+0xoffset" when unknown */
     const char *file;     /* NULL when unknown */
     uint32_t line;
-    uint32_t frame;       /* index of the stack frame the site is in */
+    uint32_t frame; /* index of the stack frame the site is in */
 } hs_site_t;
 
 /* Resolves the site of a stack (sym may be NULL: no symbolization). Strings

@@ -46,14 +46,10 @@ int hs_when_parse(const char *text, hs_when_t *out)
 int hs_when_includes(const hs_when_t *w, const hs_model_snapshot_t *snap, int is_first)
 {
     switch (w->kind) {
-    case HS_WHEN_LAST:
-        return 1;
-    case HS_WHEN_FIRST:
-        return is_first;
-    case HS_WHEN_SEQ:
-        return snap->seq <= w->seq;
-    case HS_WHEN_TIME:
-        return snap->offset_s <= w->seconds + 1e-9;
+    case HS_WHEN_LAST: return 1;
+    case HS_WHEN_FIRST: return is_first;
+    case HS_WHEN_SEQ: return snap->seq <= w->seq;
+    case HS_WHEN_TIME: return snap->offset_s <= w->seconds + 1e-9;
     }
     return 0;
 }
@@ -71,18 +67,10 @@ int hs_when_matched(const hs_when_t *w, const hs_model_snapshot_t *snap)
 const char *hs_when_describe(const hs_when_t *w, char *buf, size_t len)
 {
     switch (w->kind) {
-    case HS_WHEN_LAST:
-        snprintf(buf, len, "last");
-        break;
-    case HS_WHEN_FIRST:
-        snprintf(buf, len, "first");
-        break;
-    case HS_WHEN_SEQ:
-        snprintf(buf, len, "snapshot %u", w->seq);
-        break;
-    case HS_WHEN_TIME:
-        snprintf(buf, len, "%gs", w->seconds);
-        break;
+    case HS_WHEN_LAST: snprintf(buf, len, "last"); break;
+    case HS_WHEN_FIRST: snprintf(buf, len, "first"); break;
+    case HS_WHEN_SEQ: snprintf(buf, len, "snapshot %u", w->seq); break;
+    case HS_WHEN_TIME: snprintf(buf, len, "%gs", w->seconds); break;
     }
     return buf;
 }

@@ -170,7 +170,7 @@ const char *hs_dec_str(hs_dec_t *dec, size_t *n)
 /* Table-driven CRC-32 (IEEE, reflected, as zlib's crc32). The table is built
  * at compile time so that no initialisation races exist in the interposer. */
 #define HS_CRC_POLY 0xEDB88320u
-#define C1(c) (((c) & 1) ? (HS_CRC_POLY ^ ((c) >> 1)) : ((c) >> 1))
+#define C1(c) (((c)&1) ? (HS_CRC_POLY ^ ((c) >> 1)) : ((c) >> 1))
 #define C8(c) C1(C1(C1(C1(C1(C1(C1(C1(c))))))))
 #define R4(n) C8(n), C8(n + 1), C8(n + 2), C8(n + 3)
 #define R16(n) R4(n), R4(n + 4), R4(n + 8), R4(n + 12)

@@ -86,20 +86,20 @@ enum hs_snapshot_reason {
 #define HS_REASON_MAX 6
 
 enum hs_snapshot_stat {
-    HS_STAT_HEAP_IN_USE = 0,  /* bytes, from HS_STAT_HEAP_SOURCE */
-    HS_STAT_HEAP_RESERVED,    /* bytes the allocator holds from the kernel; 0 = unknown */
-    HS_STAT_RSS,              /* bytes, /proc/self/statm */
-    HS_STAT_LIVE_THREADS,     /* threads of the process (/proc/self/stat) */
-    HS_STAT_ALLOC_CALLS,      /* exact, cumulative: malloc/calloc/realloc/memalign family */
-    HS_STAT_FREE_CALLS,       /* exact, cumulative: free and realloc of a non-NULL pointer */
-    HS_STAT_SAMPLED_ALLOCS,   /* cumulative */
+    HS_STAT_HEAP_IN_USE = 0, /* bytes, from HS_STAT_HEAP_SOURCE */
+    HS_STAT_HEAP_RESERVED,   /* bytes the allocator holds from the kernel; 0 = unknown */
+    HS_STAT_RSS,             /* bytes, /proc/self/statm */
+    HS_STAT_LIVE_THREADS,    /* threads of the process (/proc/self/stat) */
+    HS_STAT_ALLOC_CALLS,     /* exact, cumulative: malloc/calloc/realloc/memalign family */
+    HS_STAT_FREE_CALLS,      /* exact, cumulative: free and realloc of a non-NULL pointer */
+    HS_STAT_SAMPLED_ALLOCS,  /* cumulative */
     HS_STAT_SAMPLED_ALLOC_BYTES,
     HS_STAT_SAMPLED_FREES,
     HS_STAT_SAMPLED_FREE_BYTES,
-    HS_STAT_LOST_SAMPLES,     /* samples dropped for any reason (tables full, no memory, re-entry) */
-    HS_STAT_LIVE_SAMPLES,     /* sampled blocks not yet freed */
-    HS_STAT_STACKS,           /* distinct stacks in the stack table */
-    HS_STAT_HEAP_SOURCE,      /* where the heap figures come from: enum hs_heap_source (version 2) */
+    HS_STAT_LOST_SAMPLES, /* samples dropped for any reason (tables full, no memory, re-entry) */
+    HS_STAT_LIVE_SAMPLES, /* sampled blocks not yet freed */
+    HS_STAT_STACKS,       /* distinct stacks in the stack table */
+    HS_STAT_HEAP_SOURCE,  /* where the heap figures come from: enum hs_heap_source (version 2) */
     HS_SNAPSHOT_STAT_COUNT
 };
 

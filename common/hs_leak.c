@@ -267,10 +267,7 @@ static double theil_sen(const double *t, const double *v, size_t from, size_t m,
     return count ? median_of(slopes, count) : fallback;
 }
 
-static double normal_cdf(double x)
-{
-    return 0.5 * erfc(-x / sqrt(2.0));
-}
+static double normal_cdf(double x) { return 0.5 * erfc(-x / sqrt(2.0)); }
 
 /* Median of up to 5 neighbours (i-2..i+2, clipped at the ends). */
 static double median5_at(const double *v, size_t m, size_t i)
@@ -291,16 +288,12 @@ static double median5_at(const double *v, size_t m, size_t i)
 
 /* ---- the window ---- */
 
-static int is_usable(const hs_point_t *pt)
-{
-    return isfinite(pt->t) && isfinite(pt->v);
-}
+static int is_usable(const hs_point_t *pt) { return isfinite(pt->t) && isfinite(pt->v); }
 
 /* Copies the finite points of the window into t/v (at most
  * HS_LEAK_MAX_POINTS, as bucket means when there are more). Returns how many
  * landed in t/v; *in_window gets the raw count. */
-static size_t load_window(const hs_point_t *pts, size_t n, double window_s, double *t, double *v,
-                          size_t *in_window)
+static size_t load_window(const hs_point_t *pts, size_t n, double window_s, double *t, double *v, size_t *in_window)
 {
     size_t last = n;
     while (last > 0 && !is_usable(&pts[last - 1]))
@@ -351,8 +344,7 @@ static size_t load_window(const hs_point_t *pts, size_t n, double window_s, doub
 
 /* Median of the values whose time is in [lo, hi] (the point nearest the
  * middle when none is), and the median of their times in *at. */
-static double level_between(const double *t, const double *v, size_t m, double lo, double hi, double *work,
-                            double *at)
+static double level_between(const double *t, const double *v, size_t m, double lo, double hi, double *work, double *at)
 {
     size_t k = 0;
     for (size_t i = 0; i < m; i++)
@@ -528,8 +520,8 @@ static void decide(hs_leak_result_t *r, const hs_leak_params_t *p, const double 
     hs_text_put_str(&o, ".");
 }
 
-int hs_leak_analyze(const hs_point_t *pts, size_t n, const hs_leak_params_t *p, double *scratch,
-                    size_t scratch_len, hs_leak_result_t *out)
+int hs_leak_analyze(const hs_point_t *pts, size_t n, const hs_leak_params_t *p, double *scratch, size_t scratch_len,
+                    hs_leak_result_t *out)
 {
     if (!out)
         return -1;

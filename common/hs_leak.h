@@ -48,14 +48,14 @@
 
 #include <stddef.h>
 
-#define HS_LEAK_MAX_POINTS 512        /* more points in the window are bucket-averaged down to this */
-#define HS_LEAK_MIN_POINTS 5          /* rule 1 */
-#define HS_LEAK_MK_ALPHA 0.01         /* rule 5: one-sided Mann-Kendall p must be below this */
-#define HS_LEAK_NOISE_SIGMAS 3.0      /* rule 4 */
-#define HS_LEAK_ENVELOPE_FRACTION 0.25 /* rule 6a */
-#define HS_LEAK_RETURN_FRACTION 0.5   /* rule 6b */
+#define HS_LEAK_MAX_POINTS 512           /* more points in the window are bucket-averaged down to this */
+#define HS_LEAK_MIN_POINTS 5             /* rule 1 */
+#define HS_LEAK_MK_ALPHA 0.01            /* rule 5: one-sided Mann-Kendall p must be below this */
+#define HS_LEAK_NOISE_SIGMAS 3.0         /* rule 4 */
+#define HS_LEAK_ENVELOPE_FRACTION 0.25   /* rule 6a */
+#define HS_LEAK_RETURN_FRACTION 0.5      /* rule 6b */
 #define HS_LEAK_LATE_SLOPE_FRACTION 0.25 /* rule 7a */
-#define HS_LEAK_LATE_FRACTION 0.5     /* rule 7b: midway between a plateau (0) and a steady leak (1) */
+#define HS_LEAK_LATE_FRACTION 0.5        /* rule 7b: midway between a plateau (0) and a steady leak (1) */
 
 typedef struct {
     double t, v; /* t: seconds (increasing), v: bytes */
@@ -124,8 +124,8 @@ double hs_leak_sampling_noise(const hs_point_t *pts, size_t n, double window_s, 
  * first reduced to that many bucket means. Returns 0, or -1 when out is NULL
  * or scratch_len < hs_leak_scratch_needed(n) (out then says so in reason).
  * O(m^2) for m = min(points in window, HS_LEAK_MAX_POINTS); ~2 ms at 512. */
-int hs_leak_analyze(const hs_point_t *pts, size_t n, const hs_leak_params_t *p, double *scratch,
-                    size_t scratch_len, hs_leak_result_t *out);
+int hs_leak_analyze(const hs_point_t *pts, size_t n, const hs_leak_params_t *p, double *scratch, size_t scratch_len,
+                    hs_leak_result_t *out);
 
 /* The report's "time to detection": the earliest t among the points at which
  * hs_leak_analyze on the prefix ending at that point says leaking, or -1

@@ -18,8 +18,8 @@ const hs_option_t hs_options[HS_OPT_COUNT] = {
                             (uint64_t)1 << 40, "mean bytes between samples; 1 records every allocation"},
     [HS_OPT_MAX_DEPTH] = {"HEAPSCOPE_MAX_DEPTH", "--depth", "N", HS_KIND_UINT, "64", NULL, 1, HS_MAX_DEPTH_LIMIT,
                           "frames per stack"},
-    [HS_OPT_INTERVAL] = {"HEAPSCOPE_INTERVAL", "--interval", "SECONDS", HS_KIND_SECONDS, "30", NULL, 10,
-                         SECONDS_MAX_MS, "time between snapshots once the run is under way"},
+    [HS_OPT_INTERVAL] = {"HEAPSCOPE_INTERVAL", "--interval", "SECONDS", HS_KIND_SECONDS, "30", NULL, 10, SECONDS_MAX_MS,
+                         "time between snapshots once the run is under way"},
     [HS_OPT_OUTPUT] = {"HEAPSCOPE_OUTPUT", "--output", "TEMPLATE", HS_KIND_STRING, "heapscope.%e.%p.hsd", NULL, 0,
                        HS_OPT_STRING_MAX - 1, "dump path template: %p pid, %e program, %t start time, %% percent"},
     [HS_OPT_SIGNAL] = {"HEAPSCOPE_SIGNAL", "--signal", "SIG", HS_KIND_SIGNAL, "off", NULL, 0, 0,
@@ -30,12 +30,11 @@ const hs_option_t hs_options[HS_OPT_COUNT] = {
                             "0 = take the library out of LD_PRELOAD for the programs this one execs"},
     [HS_OPT_ONLY] = {"HEAPSCOPE_ONLY", NULL, NULL, HS_KIND_STRING, "", "all", 0, HS_OPT_STRING_MAX - 1,
                      "comma-separated program names to record; the others run pass-through"},
-    [HS_OPT_SEED] = {"HEAPSCOPE_SEED", NULL, NULL, HS_KIND_UINT, "0", NULL, 0, UINT64_MAX,
-                     "sampler seed; 0 = random"},
+    [HS_OPT_SEED] = {"HEAPSCOPE_SEED", NULL, NULL, HS_KIND_UINT, "0", NULL, 0, UINT64_MAX, "sampler seed; 0 = random"},
     [HS_OPT_LEAK_WINDOW] = {"HEAPSCOPE_LEAK_WINDOW", "--leak-window", "SECONDS", HS_KIND_SECONDS, "300", NULL, 0,
                             SECONDS_MAX_MS, "time of snapshots the live leak detector looks at; 0 turns it off"},
-    [HS_OPT_LEAK_THRESHOLD] = {"HEAPSCOPE_LEAK_THRESHOLD", "--leak-threshold", "BYTES", HS_KIND_SIZE, "10M", NULL,
-                               1, (uint64_t)1 << 50, "growth within the window that the live detector calls a leak"},
+    [HS_OPT_LEAK_THRESHOLD] = {"HEAPSCOPE_LEAK_THRESHOLD", "--leak-threshold", "BYTES", HS_KIND_SIZE, "10M", NULL, 1,
+                               (uint64_t)1 << 50, "growth within the window that the live detector calls a leak"},
     [HS_OPT_LOG] = {"HEAPSCOPE_LOG", "--leak-log", "FILE", HS_KIND_STRING, "", "stderr", 0, HS_OPT_STRING_MAX - 1,
                     "file that receives the live leak warnings"},
     [HS_OPT_EMPTY_DUMPS] = {"HEAPSCOPE_EMPTY_DUMPS", NULL, NULL, HS_KIND_BOOL, "0", NULL, 0, 1,
@@ -50,18 +49,15 @@ static const struct {
     const char *name;
     int num;
 } signal_names[] = {
-    {"HUP", SIGHUP},   {"INT", SIGINT},   {"QUIT", SIGQUIT},   {"USR1", SIGUSR1}, {"USR2", SIGUSR2},
-    {"PIPE", SIGPIPE}, {"ALRM", SIGALRM}, {"TERM", SIGTERM},   {"CHLD", SIGCHLD}, {"CONT", SIGCONT},
-    {"TSTP", SIGTSTP}, {"TTIN", SIGTTIN}, {"TTOU", SIGTTOU},   {"URG", SIGURG},   {"XCPU", SIGXCPU},
+    {"HUP", SIGHUP},   {"INT", SIGINT},       {"QUIT", SIGQUIT}, {"USR1", SIGUSR1},   {"USR2", SIGUSR2},
+    {"PIPE", SIGPIPE}, {"ALRM", SIGALRM},     {"TERM", SIGTERM}, {"CHLD", SIGCHLD},   {"CONT", SIGCONT},
+    {"TSTP", SIGTSTP}, {"TTIN", SIGTTIN},     {"TTOU", SIGTTOU}, {"URG", SIGURG},     {"XCPU", SIGXCPU},
     {"XFSZ", SIGXFSZ}, {"VTALRM", SIGVTALRM}, {"PROF", SIGPROF}, {"WINCH", SIGWINCH}, {"IO", SIGIO},
     {"PWR", SIGPWR},   {"SYS", SIGSYS},
 };
 
 /* ASCII only: strcasecmp consults the locale. */
-static int lower(int c)
-{
-    return c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c;
-}
+static int lower(int c) { return c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c; }
 
 static int same_word(const char *a, const char *b)
 {
@@ -112,9 +108,21 @@ int hs_opt_parse_size(const char *s, uint64_t *out)
         return -1;
     int shift = 0;
     switch (*p) {
-    case 'k': case 'K': shift = 10; p++; break;
-    case 'm': case 'M': shift = 20; p++; break;
-    case 'g': case 'G': shift = 30; p++; break;
+    case 'k':
+    case 'K':
+        shift = 10;
+        p++;
+        break;
+    case 'm':
+    case 'M':
+        shift = 20;
+        p++;
+        break;
+    case 'g':
+    case 'G':
+        shift = 30;
+        p++;
+        break;
     default: break;
     }
     if (shift && (*p == 'i' || *p == 'I'))
@@ -225,9 +233,7 @@ int hs_opt_parse(const hs_option_t *o, const char *text, uint64_t *out)
             return -1;
         *out = (uint64_t)b;
         return 0;
-    case HS_KIND_STRING:
-        v = strlen(text);
-        break;
+    case HS_KIND_STRING: v = strlen(text); break;
     }
     if (v < o->min || v > o->max)
         return -1;
@@ -323,7 +329,8 @@ void hs_opt_describe(const hs_option_t *o, char *buf, size_t n)
         if (o->kind == HS_KIND_UINT)
             put(&out, "a whole number");
         else
-            put(&out, o->min == 1 ? "a positive number of bytes (K, M or G suffix)" : "a number of bytes (K, M or G suffix)");
+            put(&out,
+                o->min == 1 ? "a positive number of bytes (K, M or G suffix)" : "a number of bytes (K, M or G suffix)");
         if (o->kind == HS_KIND_UINT && o->max != UINT64_MAX) {
             put(&out, " from ");
             put_u64(&out, o->min);
@@ -350,12 +357,8 @@ void hs_opt_describe(const hs_option_t *o, char *buf, size_t n)
         }
         put_ms(&out, o->max, 1);
         return;
-    case HS_KIND_BOOL:
-        put(&out, "1, true, yes or on, or 0, false, no or off");
-        return;
-    case HS_KIND_SIGNAL:
-        put(&out, "a signal that can be caught, by name or number (e.g. USR2), or off");
-        return;
+    case HS_KIND_BOOL: put(&out, "1, true, yes or on, or 0, false, no or off"); return;
+    case HS_KIND_SIGNAL: put(&out, "a signal that can be caught, by name or number (e.g. USR2), or off"); return;
     case HS_KIND_STRING:
         put(&out, "at most ");
         put_u64(&out, o->max);
@@ -364,7 +367,4 @@ void hs_opt_describe(const hs_option_t *o, char *buf, size_t n)
     }
 }
 
-const char *hs_opt_default_shown(const hs_option_t *o)
-{
-    return o->def[0] || !o->def_shown ? o->def : o->def_shown;
-}
+const char *hs_opt_default_shown(const hs_option_t *o) { return o->def[0] || !o->def_shown ? o->def : o->def_shown; }

@@ -44,9 +44,9 @@ typedef enum {
 } hs_opt_id_t;
 
 typedef struct hs_option {
-    const char *env;       /* "HEAPSCOPE_SAMPLE_RATE" */
-    const char *flag;      /* `heapscope record`'s flag ("--rate"), or NULL */
-    const char *arg;       /* what the flag takes, in --help ("BYTES") */
+    const char *env;  /* "HEAPSCOPE_SAMPLE_RATE" */
+    const char *flag; /* `heapscope record`'s flag ("--rate"), or NULL */
+    const char *arg;  /* what the flag takes, in --help ("BYTES") */
     hs_opt_kind_t kind;
     const char *def;       /* the default, as a user would write it */
     const char *def_shown; /* what an empty default means ("stderr"); NULL when def is not empty */

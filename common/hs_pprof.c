@@ -98,8 +98,8 @@ struct hs_pprof {
     uint32_t *function_slots; /* open addressing: 0 = empty, else id */
     size_t function_slots_cap;
 
-    const char *error; /* first fatal error, sticky */
-    int error_errno;   /* what serializing reports for it */
+    const char *error;   /* first fatal error, sticky */
+    int error_errno;     /* what serializing reports for it */
     const char *refusal; /* why the last refused call was refused */
 };
 

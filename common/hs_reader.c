@@ -36,21 +36,21 @@ struct hs_reader {
 };
 
 static const char *const type_names[] = {
-    [HS_REC_HEADER] = "HEADER",     [HS_REC_MAPPINGS] = "MAPPINGS", [HS_REC_STACK] = "STACK",
-    [HS_REC_SNAPSHOT] = "SNAPSHOT", [HS_REC_THREAD] = "THREAD",     [HS_REC_END] = "END", [HS_REC_LEAK] = "LEAK",
-    [HS_REC_THREAD_SITES] = "THREAD_SITES",
+    [HS_REC_HEADER] = "HEADER", [HS_REC_MAPPINGS] = "MAPPINGS",
+    [HS_REC_STACK] = "STACK",   [HS_REC_SNAPSHOT] = "SNAPSHOT",
+    [HS_REC_THREAD] = "THREAD", [HS_REC_END] = "END",
+    [HS_REC_LEAK] = "LEAK",     [HS_REC_THREAD_SITES] = "THREAD_SITES",
 };
 /* "SNAPSHOT record" etc.: err->subject must outlive the reader. */
 static const char *const type_subjects[] = {
-    [HS_REC_HEADER] = "HEADER record",     [HS_REC_MAPPINGS] = "MAPPINGS record",
-    [HS_REC_STACK] = "STACK record",       [HS_REC_SNAPSHOT] = "SNAPSHOT record",
-    [HS_REC_THREAD] = "THREAD record",     [HS_REC_END] = "END record", [HS_REC_LEAK] = "LEAK record",
-    [HS_REC_THREAD_SITES] = "THREAD_SITES record",
+    [HS_REC_HEADER] = "HEADER record", [HS_REC_MAPPINGS] = "MAPPINGS record",
+    [HS_REC_STACK] = "STACK record",   [HS_REC_SNAPSHOT] = "SNAPSHOT record",
+    [HS_REC_THREAD] = "THREAD record", [HS_REC_END] = "END record",
+    [HS_REC_LEAK] = "LEAK record",     [HS_REC_THREAD_SITES] = "THREAD_SITES record",
 };
 static const char *const reason_names[] = {
-    [HS_REASON_INTERVAL] = "interval",       [HS_REASON_EXIT] = "exit",
-    [HS_REASON_FORK_PARENT] = "fork-parent", [HS_REASON_FORK_CHILD] = "fork-child",
-    [HS_REASON_SIGNAL] = "signal",           [HS_REASON_DLCLOSE] = "dlclose",
+    [HS_REASON_INTERVAL] = "interval",     [HS_REASON_EXIT] = "exit",     [HS_REASON_FORK_PARENT] = "fork-parent",
+    [HS_REASON_FORK_CHILD] = "fork-child", [HS_REASON_SIGNAL] = "signal", [HS_REASON_DLCLOSE] = "dlclose",
 };
 static const char *const stat_names[HS_SNAPSHOT_STAT_COUNT] = {
     [HS_STAT_HEAP_IN_USE] = "heap_in_use",
@@ -82,26 +82,22 @@ const char *hs_reader_reason_name(uint32_t reason)
 const char *hs_reader_heap_source_name(uint64_t source)
 {
     static const char *const names[] = {
-        [HS_HEAP_SOURCE_SAMPLED] = "sampled",   [HS_HEAP_SOURCE_JEMALLOC] = "jemalloc",
-        [HS_HEAP_SOURCE_TCMALLOC] = "tcmalloc", [HS_HEAP_SOURCE_MIMALLOC] = "mimalloc",
+        [HS_HEAP_SOURCE_SAMPLED] = "sampled",
+        [HS_HEAP_SOURCE_JEMALLOC] = "jemalloc",
+        [HS_HEAP_SOURCE_TCMALLOC] = "tcmalloc",
+        [HS_HEAP_SOURCE_MIMALLOC] = "mimalloc",
     };
     return source <= HS_HEAP_SOURCE_MAX ? names[source] : "unknown";
 }
 
-const char *hs_reader_stat_name(uint32_t stat)
-{
-    return stat < HS_SNAPSHOT_STAT_COUNT ? stat_names[stat] : "?";
-}
+const char *hs_reader_stat_name(uint32_t stat) { return stat < HS_SNAPSHOT_STAT_COUNT ? stat_names[stat] : "?"; }
 
 const char *hs_reader_thread_event_name(uint32_t event)
 {
     switch (event) {
-    case HS_THREAD_STARTED:
-        return "started";
-    case HS_THREAD_EXITED:
-        return "exited";
-    default:
-        return "?";
+    case HS_THREAD_STARTED: return "started";
+    case HS_THREAD_EXITED: return "exited";
+    default: return "?";
     }
 }
 
@@ -146,12 +142,8 @@ const char *hs_reader_format_error(const hs_read_error_t *err, char *buf, size_t
     unsigned long long off = (unsigned long long)err->offset;
     unsigned long long n = (unsigned long long)err->records;
     switch (err->status) {
-    case HS_READ_OK:
-        snprintf(buf, size, "ok");
-        break;
-    case HS_READ_END:
-        snprintf(buf, size, "end of file at byte offset %llu after %llu complete records", off, n);
-        break;
+    case HS_READ_OK: snprintf(buf, size, "ok"); break;
+    case HS_READ_END: snprintf(buf, size, "end of file at byte offset %llu after %llu complete records", off, n); break;
     case HS_READ_TRUNCATED:
         if (err->subject && strcmp(err->subject, "file preamble") == 0)
             snprintf(buf, size, "%s", err->why);
@@ -162,9 +154,7 @@ const char *hs_reader_format_error(const hs_read_error_t *err, char *buf, size_t
         snprintf(buf, size, "corrupt %s at byte offset %llu: %s", err->subject ? err->subject : "record", off,
                  err->why);
         break;
-    case HS_READ_IO:
-        snprintf(buf, size, "%s", err->why);
-        break;
+    case HS_READ_IO: snprintf(buf, size, "%s", err->why); break;
     }
     return buf;
 }
@@ -285,8 +275,7 @@ static hs_read_status_t check_preamble(hs_reader_t *r)
     if (have >= HS_PREAMBLE_LEN) {
         uint32_t flags = hs_load_u32(p + HS_MAGIC_LEN + 4);
         if (flags != 0)
-            return fail(r, HS_READ_CORRUPT, HS_MAGIC_LEN + 4, "file preamble", "unknown flags 0x%x (must be 0)",
-                        flags);
+            return fail(r, HS_READ_CORRUPT, HS_MAGIC_LEN + 4, "file preamble", "unknown flags 0x%x (must be 0)", flags);
         consume(r, HS_PREAMBLE_LEN);
         return HS_READ_OK;
     }
@@ -388,8 +377,8 @@ hs_read_status_t hs_reader_next(hs_reader_t *r, hs_record_t *rec)
     if (!name)
         return fail(r, HS_READ_CORRUPT, at, "record", "unknown record type %u", type);
     if (len > HS_RECORD_MAX_PAYLOAD)
-        return fail(r, HS_READ_CORRUPT, at, subject_of(type), "payload length %u exceeds the limit of %u bytes",
-                    len, HS_RECORD_MAX_PAYLOAD);
+        return fail(r, HS_READ_CORRUPT, at, subject_of(type), "payload length %u exceeds the limit of %u bytes", len,
+                    HS_RECORD_MAX_PAYLOAD);
     if (r->records == 0 && type != HS_REC_HEADER)
         return fail(r, HS_READ_CORRUPT, at, subject_of(type), "the first record must be HEADER, not %s", name);
     if (r->records > 0 && type == HS_REC_HEADER)
@@ -587,8 +576,7 @@ int hs_reader_decode_mappings(const hs_record_t *rec, hs_mappings_rec_t *out, hs
         }
         if (m.start >= m.end) {
             hs_reader_set_corrupt(err, rec, "entry %u (at byte offset %llu): start 0x%llx is not below end 0x%llx", i,
-                                  (unsigned long long)entry_at, (unsigned long long)m.start,
-                                  (unsigned long long)m.end);
+                                  (unsigned long long)entry_at, (unsigned long long)m.start, (unsigned long long)m.end);
             return -1;
         }
     }
@@ -673,7 +661,8 @@ int hs_reader_decode_snapshot(const hs_record_t *rec, hs_snapshot_rec_t *out, hs
     out->rows = rec->payload + d.dec.off;
     for (uint32_t i = 0; i < out->row_count; i++) {
         const uint8_t *row = out->rows + (size_t)i * HS_ROW_LEN;
-        unsigned long long row_at = (unsigned long long)(rec->offset + HS_RECORD_HEAD_LEN + (size_t)(row - rec->payload));
+        unsigned long long row_at =
+            (unsigned long long)(rec->offset + HS_RECORD_HEAD_LEN + (size_t)(row - rec->payload));
         hs_snapshot_row_t r;
         hs_reader_snapshot_row(out, i, &r);
         if (r.stack_id == 0) {
@@ -829,24 +818,14 @@ int hs_reader_decode(const hs_record_t *rec, hs_decoded_t *out, hs_read_error_t 
 {
     out->type = rec->type;
     switch (rec->type) {
-    case HS_REC_HEADER:
-        return hs_reader_decode_header(rec, &out->u.header, err);
-    case HS_REC_MAPPINGS:
-        return hs_reader_decode_mappings(rec, &out->u.mappings, err);
-    case HS_REC_STACK:
-        return hs_reader_decode_stack(rec, &out->u.stack, err);
-    case HS_REC_SNAPSHOT:
-        return hs_reader_decode_snapshot(rec, &out->u.snapshot, err);
-    case HS_REC_THREAD:
-        return hs_reader_decode_thread(rec, &out->u.thread, err);
-    case HS_REC_END:
-        return hs_reader_decode_end(rec, &out->u.end, err);
-    case HS_REC_LEAK:
-        return hs_reader_decode_leak(rec, &out->u.leak, err);
-    case HS_REC_THREAD_SITES:
-        return hs_reader_decode_thread_sites(rec, &out->u.thread_sites, err);
-    default:
-        hs_reader_set_corrupt(err, rec, "unknown record type %u", rec->type);
-        return -1;
+    case HS_REC_HEADER: return hs_reader_decode_header(rec, &out->u.header, err);
+    case HS_REC_MAPPINGS: return hs_reader_decode_mappings(rec, &out->u.mappings, err);
+    case HS_REC_STACK: return hs_reader_decode_stack(rec, &out->u.stack, err);
+    case HS_REC_SNAPSHOT: return hs_reader_decode_snapshot(rec, &out->u.snapshot, err);
+    case HS_REC_THREAD: return hs_reader_decode_thread(rec, &out->u.thread, err);
+    case HS_REC_END: return hs_reader_decode_end(rec, &out->u.end, err);
+    case HS_REC_LEAK: return hs_reader_decode_leak(rec, &out->u.leak, err);
+    case HS_REC_THREAD_SITES: return hs_reader_decode_thread_sites(rec, &out->u.thread_sites, err);
+    default: hs_reader_set_corrupt(err, rec, "unknown record type %u", rec->type); return -1;
     }
 }

@@ -64,9 +64,9 @@ hs_read_status_t hs_reader_open_fd_copy(int fd, int copy_fd, hs_reader_t **out, 
  * other is; nothing follows END; payload_len <= HS_RECORD_MAX_PAYLOAD. */
 hs_read_status_t hs_reader_next(hs_reader_t *r, hs_record_t *rec);
 const hs_read_error_t *hs_reader_error(const hs_reader_t *r);
-uint64_t hs_reader_records(const hs_reader_t *r);     /* complete records so far */
-uint64_t hs_reader_offset(const hs_reader_t *r);      /* end of the last complete record */
-int hs_reader_saw_end(const hs_reader_t *r);          /* the END record was read */
+uint64_t hs_reader_records(const hs_reader_t *r);       /* complete records so far */
+uint64_t hs_reader_offset(const hs_reader_t *r);        /* end of the last complete record */
+int hs_reader_saw_end(const hs_reader_t *r);            /* the END record was read */
 size_t hs_reader_buffer_capacity(const hs_reader_t *r); /* bytes held; for tests and stats */
 void hs_reader_close(hs_reader_t *r);
 
@@ -122,8 +122,8 @@ typedef struct {
 } hs_mapping_iter_t;
 
 typedef struct {
-    uint32_t stack_id; /* >= 1 */
-    uint32_t depth;    /* <= HS_MAX_DEPTH_LIMIT */
+    uint32_t stack_id;     /* >= 1 */
+    uint32_t depth;        /* <= HS_MAX_DEPTH_LIMIT */
     const uint8_t *frames; /* depth little-endian u64s; hs_reader_stack_frame */
 } hs_stack_rec_t;
 

@@ -134,8 +134,8 @@ typedef struct {
     int state;
     Dwfl *dwfl;
     Dwfl_Module *mod;
-    Dwarf_Addr bias;     /* Dwfl address = ELF vaddr + bias */
-    Dwarf_Addr low, high; /* the module's Dwfl address range */
+    Dwarf_Addr bias;               /* Dwfl address = ELF vaddr + bias */
+    Dwarf_Addr low, high;          /* the module's Dwfl address range */
     const unsigned char *build_id; /* owned by dwfl */
     int build_id_len;
     recorded_id_t *recorded;
@@ -377,7 +377,8 @@ static int build_id_matches(hs_symbolizer_t *s, sym_file_t *f, const uint8_t *id
         f->recorded = r;
     }
     if (!matches)
-        warnf(s, f->path, f->build_id_len ? "build-id differs from the recorded one" : "has no build-id but one was recorded",
+        warnf(s, f->path,
+              f->build_id_len ? "build-id differs from the recorded one" : "has no build-id but one was recorded",
               NULL);
     return matches;
 }
@@ -464,8 +465,7 @@ static int find_scopes(Dwarf_Die *parent, Dwarf_Addr pc, scope_chain_t *chain, i
                 find_scopes(&child, pc, chain, nesting + 1))
                 return 1;
             break;
-        default:
-            break;
+        default: break;
         }
     } while (dwarf_siblingof(&child, &child) == 0);
     return 0;

@@ -54,9 +54,7 @@ int hs_template_expand(const char *tmpl, const hs_template_vars_t *vars, char *o
                 piece = vars->program;
                 n = strlen(piece);
                 break;
-            case '%':
-                piece = p;
-                break;
+            case '%': piece = p; break;
             default: /* unknown conversion: kept as written */
                 piece = p - 1;
                 n = 2;

@@ -10,15 +10,15 @@
 #define HS_PATH_MAX HS_OPT_STRING_MAX
 
 typedef struct hs_config {
-    uint64_t sample_rate;   /* HEAPSCOPE_SAMPLE_RATE: mean bytes between samples; 1 = all */
-    uint32_t max_depth;     /* HEAPSCOPE_MAX_DEPTH */
-    uint64_t interval_ms;   /* HEAPSCOPE_INTERVAL, stored in milliseconds */
-    int signal;             /* HEAPSCOPE_SIGNAL: 0 = off */
-    int disable;            /* HEAPSCOPE_DISABLE */
-    int follow_exec;        /* HEAPSCOPE_FOLLOW_EXEC */
-    int verbose;            /* HEAPSCOPE_VERBOSE */
-    int empty_dumps;        /* HEAPSCOPE_EMPTY_DUMPS */
-    uint64_t seed;          /* HEAPSCOPE_SEED: 0 = random */
+    uint64_t sample_rate;     /* HEAPSCOPE_SAMPLE_RATE: mean bytes between samples; 1 = all */
+    uint32_t max_depth;       /* HEAPSCOPE_MAX_DEPTH */
+    uint64_t interval_ms;     /* HEAPSCOPE_INTERVAL, stored in milliseconds */
+    int signal;               /* HEAPSCOPE_SIGNAL: 0 = off */
+    int disable;              /* HEAPSCOPE_DISABLE */
+    int follow_exec;          /* HEAPSCOPE_FOLLOW_EXEC */
+    int verbose;              /* HEAPSCOPE_VERBOSE */
+    int empty_dumps;          /* HEAPSCOPE_EMPTY_DUMPS */
+    uint64_t seed;            /* HEAPSCOPE_SEED: 0 = random */
     uint64_t leak_window_ms;  /* HEAPSCOPE_LEAK_WINDOW: live detector window, 0 = off */
     uint64_t leak_threshold;  /* HEAPSCOPE_LEAK_THRESHOLD: bytes of growth in the window */
     char log[HS_PATH_MAX];    /* HEAPSCOPE_LOG: where leak warnings go, "" = stderr */

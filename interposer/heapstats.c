@@ -154,8 +154,8 @@ static int read_jemalloc(uint64_t *in_use, uint64_t *reserved)
 static int read_tcmalloc(uint64_t *in_use, uint64_t *reserved)
 {
     size_t allocated = 0, held = 0;
-    if (!tc_property("generic.current_allocated_bytes", &allocated) ||
-        !tc_property(tc_reserved_property, &held) || allocated > held)
+    if (!tc_property("generic.current_allocated_bytes", &allocated) || !tc_property(tc_reserved_property, &held) ||
+        allocated > held)
         return -1;
     *in_use = allocated;
     *reserved = held;
@@ -235,8 +235,7 @@ int hs_heapstats_read(uint64_t *in_use, uint64_t *reserved, int may_lock)
     case HS_HEAP_SOURCE_MIMALLOC:
         read_mimalloc(in_use, reserved); /* lock-free: also with may_lock 0 */
         break;
-    default:
-        source = HS_HEAP_SOURCE_SAMPLED;
+    default: source = HS_HEAP_SOURCE_SAMPLED;
     }
     errno = saved_errno;
     return source;

@@ -9,9 +9,9 @@
 typedef struct hs_identity {
     uint32_t pid, ppid;
     uint64_t start_real_ns, start_mono_ns;
-    char program[256];   /* argv[0] basename at load, for %e */
-    char exe[1024];      /* /proc/self/exe at load */
-    char cmdline[4096];  /* /proc/self/cmdline at load, NUL-separated */
+    char program[256];  /* argv[0] basename at load, for %e */
+    char exe[1024];     /* /proc/self/exe at load */
+    char cmdline[4096]; /* /proc/self/cmdline at load, NUL-separated */
     size_t cmdline_len;
     char host[256];
 } hs_identity_t;

@@ -94,7 +94,7 @@ int hs_lifecycle_begin(void)
     int expected = HS_STATE_UNINIT;
     if (!atomic_compare_exchange_strong(&hs_state, &expected, HS_STATE_INITIALIZING))
         return 0;
-    hs_log_init(); /* first: descriptor 2 as it is at load is the program's stderr */
+    hs_log_init();               /* first: descriptor 2 as it is at load is the program's stderr */
     hs_log_set_file(hs_cfg.log); /* HEAPSCOPE_LOG, as soon as the configuration has it */
     hs_real_resolve();
     hs_config_load(&hs_cfg);

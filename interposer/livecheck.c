@@ -33,7 +33,7 @@ static size_t npoints;
 static double *scratch;
 static size_t scratch_len;
 static double last_alert_s = -1;
-static int unavailable; /* no memory for the scratch: the live check stays off (hs_cfg is read-only) */
+static int unavailable;         /* no memory for the scratch: the live check stays off (hs_cfg is read-only) */
 static double base_time_s = -1; /* when the per-stack baselines were taken */
 static uint32_t series_gen;
 
@@ -75,8 +75,7 @@ static void name_stack(const hs_stack_t *s, char *out, size_t len)
             Dl_info info;
             struct link_map *lm = NULL;
             uintptr_t pc = s->frames[f] - 1;
-            if (!dladdr1((void *)pc, &info, (void **)&lm, RTLD_DL_LINKMAP) ||
-                (pass == 0 && is_library(info.dli_fname)))
+            if (!dladdr1((void *)pc, &info, (void **)&lm, RTLD_DL_LINKMAP) || (pass == 0 && is_library(info.dli_fname)))
                 continue;
             const char *obj = info.dli_fname ? strrchr(info.dli_fname, '/') : NULL;
             obj = obj ? obj + 1 : (info.dli_fname ? info.dli_fname : "?");
@@ -151,11 +150,11 @@ void hs_livecheck_after_snapshot(hs_enc_t *enc, uint32_t file_gen, double est_in
     while (first + 1 < npoints && points[first].t < now_s - window_s)
         first++;
     double turnover = hs_leak_turnover(est_freed - freed_at[first], points[first].v);
-    hs_leak_params_t params = {.window_s = window_s,
-                               .min_span_s = window_s * 0.9,
-                               .threshold_bytes = (double)hs_cfg.leak_threshold,
-                               .noise_bytes = hs_leak_sampling_noise(points, npoints, window_s,
-                                                                     (double)hs_cfg.sample_rate, turnover)};
+    hs_leak_params_t params = {
+        .window_s = window_s,
+        .min_span_s = window_s * 0.9,
+        .threshold_bytes = (double)hs_cfg.leak_threshold,
+        .noise_bytes = hs_leak_sampling_noise(points, npoints, window_s, (double)hs_cfg.sample_rate, turnover)};
     hs_leak_result_t res;
     if (hs_leak_analyze(points, npoints, &params, scratch, scratch_len, &res) || !res.leaking)
         return;
@@ -179,11 +178,11 @@ void hs_livecheck_after_snapshot(hs_enc_t *enc, uint32_t file_gen, double est_in
      * process-wide drift that no stack carries (a table whose sampled
      * entries come and go) is not reported. */
     double threshold = (double)hs_cfg.leak_threshold;
-    int blamed = top && hs_leak_site_growth_is_blamable(
-                            top_growth,
-                            hs_leak_turnover(hs_stack_load_f64(&top->est_free_bytes) - base_freed[top_id],
-                                             base_inuse[top_id]),
-                            (double)hs_cfg.sample_rate, threshold);
+    int blamed =
+        top && hs_leak_site_growth_is_blamable(
+                   top_growth,
+                   hs_leak_turnover(hs_stack_load_f64(&top->est_free_bytes) - base_freed[top_id], base_inuse[top_id]),
+                   (double)hs_cfg.sample_rate, threshold);
     if (!hs_leak_is_blamed(res.leaking, blamed ? 1 : 0, top_growth, 0, threshold))
         return;
     last_alert_s = now_s;

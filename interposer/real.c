@@ -66,26 +66,26 @@ static size_t boot_usable_size(void *p);
 static int boot_pthread_create(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *);
 
 hs_real_fns_t hs_real = {
-    boot_malloc,  boot_free,   boot_calloc,      boot_realloc,        boot_posix_memalign,
-    boot_aligned_alloc, boot_memalign, boot_valloc, boot_pvalloc, boot_usable_size, boot_pthread_create,
+    boot_malloc,   boot_free,   boot_calloc,  boot_realloc,     boot_posix_memalign, boot_aligned_alloc,
+    boot_memalign, boot_valloc, boot_pvalloc, boot_usable_size, boot_pthread_create,
 };
 
-#define RESOLVE(field, name)                                                                          \
-    do {                                                                                              \
-        void *sym = dlsym(RTLD_NEXT, name);                                                           \
-        if (sym)                                                                                      \
-            memcpy(&next.field, &sym, sizeof(sym));                                                   \
+#define RESOLVE(field, name)                        \
+    do {                                            \
+        void *sym = dlsym(RTLD_NEXT, name);         \
+        if (sym)                                    \
+            memcpy(&next.field, &sym, sizeof(sym)); \
     } while (0)
 
 /* An optional entry point counts only when it is the allocator's own, in the
  * same object as the malloc found: RTLD_NEXT walks on past an allocator that
  * lacks one (jemalloc 5.3 has no pvalloc) to glibc's, whose block comes from
  * glibc's heap and crashes jemalloc's free. Absent ones are composed below. */
-#define RESOLVE_OWN(field, name)                                                                      \
-    do {                                                                                              \
-        RESOLVE(field, name);                                                                         \
+#define RESOLVE_OWN(field, name)                                                                             \
+    do {                                                                                                     \
+        RESOLVE(field, name);                                                                                \
         if (next.field && !hs_heapstats_is_same_object((const void *)next.field, (const void *)next.malloc)) \
-            next.field = NULL;                                                                        \
+            next.field = NULL;                                                                               \
     } while (0)
 
 void hs_real_resolve(void)
@@ -111,8 +111,8 @@ void hs_real_resolve(void)
     RESOLVE_OWN(malloc_usable_size, "malloc_usable_size");
     RESOLVE(pthread_create, "pthread_create");
     resolving = 0;
-    if (!next.malloc || !next.free || !next.calloc || !next.realloc || !next.memalign ||
-        !next.posix_memalign || !next.pthread_create) {
+    if (!next.malloc || !next.free || !next.calloc || !next.realloc || !next.memalign || !next.posix_memalign ||
+        !next.pthread_create) {
         static const char msg[] = "heapscope: fatal: cannot find the next allocator with dlsym\n";
         ssize_t w = write(2, msg, sizeof(msg) - 1);
         (void)w;
@@ -235,10 +235,7 @@ static void *boot_pvalloc(size_t n)
     return hs_real.pvalloc ? hs_real.pvalloc(n) : hs_real_compose_pvalloc(n, &rounded);
 }
 
-static size_t boot_usable_size(void *p)
-{
-    return p && hs_real_is_boot_block(p) ? hs_real_boot_block_size(p) : 0;
-}
+static size_t boot_usable_size(void *p) { return p && hs_real_is_boot_block(p) ? hs_real_boot_block_size(p) : 0; }
 
 static int boot_pthread_create(pthread_t *th, const pthread_attr_t *attr, void *(*fn)(void *), void *arg)
 {

@@ -62,13 +62,13 @@
  * parent thread that does not exist there) and the exit path (which may have
  * interrupted its own thread's snapshot) can tell whose it is. */
 static _Atomic uint32_t lock_owner;
-static _Atomic uint32_t pending;       /* bit (1 << reason) per requested snapshot */
-static _Atomic uint64_t due_ns;        /* monotonic time of the next interval snapshot */
-static uint64_t step_ns;               /* the current stretch: 1 s, 2 s ... up to the interval */
-static _Atomic int finished;           /* the final snapshot is written: no more */
-static uint32_t stacks_at_last;        /* hs_stack_count() when the last snapshot was written */
+static _Atomic uint32_t pending;               /* bit (1 << reason) per requested snapshot */
+static _Atomic uint64_t due_ns;                /* monotonic time of the next interval snapshot */
+static uint64_t step_ns;                       /* the current stretch: 1 s, 2 s ... up to the interval */
+static _Atomic int finished;                   /* the final snapshot is written: no more */
+static uint32_t stacks_at_last;                /* hs_stack_count() when the last snapshot was written */
 static _Atomic uint64_t last_fork_snapshot_ns; /* rate limit for FORK_PARENT snapshots */
-static void *snapshot_stack;           /* top of the snapshot stack, mapped at load */
+static void *snapshot_stack;                   /* top of the snapshot stack, mapped at load */
 /* One page the kernel wipes in a fork child (MADV_WIPEONFORK): 1 in the
  * process that loaded us, 0 in a child that has not yet started its own
  * dump. It tells a fork child whose atfork handlers never ran (_Fork, a raw
@@ -82,17 +82,13 @@ static uint32_t my_tid(void)
     return tid ? tid : (uint32_t)hs_threads_gettid();
 }
 
-static int tid_exists(uint32_t tid)
-{
-    return !(syscall(SYS_tgkill, getpid(), (pid_t)tid, 0) == -1 && errno == ESRCH);
-}
+static int tid_exists(uint32_t tid) { return !(syscall(SYS_tgkill, getpid(), (pid_t)tid, 0) == -1 && errno == ESRCH); }
 
 static int lock_try(uint32_t me)
 {
     uint32_t cur = 0;
     /* acquire: the previous holder's writes (encoder, per-stack file state) */
-    return atomic_compare_exchange_strong_explicit(&lock_owner, &cur, me, memory_order_acquire,
-                                                   memory_order_relaxed);
+    return atomic_compare_exchange_strong_explicit(&lock_owner, &cur, me, memory_order_acquire, memory_order_relaxed);
 }
 
 /* Takes over a lock whose holder is no thread of this process: a fork child
@@ -103,8 +99,7 @@ static int lock_steal_from_dead(uint32_t me)
     uint32_t cur = atomic_load_explicit(&lock_owner, memory_order_relaxed);
     if (cur == 0 || cur == me || tid_exists(cur))
         return 0;
-    return atomic_compare_exchange_strong_explicit(&lock_owner, &cur, me, memory_order_acquire,
-                                                   memory_order_relaxed);
+    return atomic_compare_exchange_strong_explicit(&lock_owner, &cur, me, memory_order_acquire, memory_order_relaxed);
 }
 
 static void lock_release(void)
@@ -182,8 +177,7 @@ static int take_pending_reason(void)
         return NO_REASON;
     /* One snapshot per distinct reason (a signal and a fork in the same
      * instant are two events); the others stay pending. */
-    static const int order[] = {HS_REASON_FORK_CHILD, HS_REASON_FORK_PARENT, HS_REASON_SIGNAL,
-                                HS_REASON_INTERVAL};
+    static const int order[] = {HS_REASON_FORK_CHILD, HS_REASON_FORK_PARENT, HS_REASON_SIGNAL, HS_REASON_INTERVAL};
     for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
         uint32_t bit = 1u << order[i];
         if (bits & bit) {
@@ -312,8 +306,7 @@ void hs_schedule_before_unload(void)
         restore_signals(&old);
         return;
     }
-    if (check_process_locked() == SAME_PROCESS && hs_stack_count() != stacks_at_last &&
-        !atomic_load(&finished))
+    if (check_process_locked() == SAME_PROCESS && hs_stack_count() != stacks_at_last && !atomic_load(&finished))
         write_on_own_stack(HS_REASON_DLCLOSE, 0, 1);
     lock_release();
     restore_signals(&old);

@@ -40,7 +40,7 @@
 #define STAT_FIELD_AFTER_COMM 3
 #define PROC_LINE_MAX 1024
 
-static uint32_t snapshot_seq;  /* per file */
+static uint32_t snapshot_seq;   /* per file */
 static int first_is_fork_child; /* this process is a fork child with no snapshot yet */
 static uint32_t mappings_gen;   /* file generation the mappings were written to */
 static unsigned long long mappings_adds, mappings_subs;

@@ -16,8 +16,7 @@ void hs_filter_add(const void *p)
     uint8_t v = atomic_load_explicit(c, memory_order_relaxed);
     /* Saturating: at 255 the slot stays a hit forever (never a false negative). */
     while (v != HS_FILTER_SATURATED &&
-           !atomic_compare_exchange_weak_explicit(c, &v, (uint8_t)(v + 1), memory_order_relaxed,
-                                                  memory_order_relaxed))
+           !atomic_compare_exchange_weak_explicit(c, &v, (uint8_t)(v + 1), memory_order_relaxed, memory_order_relaxed))
         ;
 }
 
@@ -26,8 +25,7 @@ void hs_filter_remove(const void *p)
     _Atomic uint8_t *c = &hs_filter[hs_filter_index(p)];
     uint8_t v = atomic_load_explicit(c, memory_order_relaxed);
     while (v != HS_FILTER_SATURATED && v != 0 &&
-           !atomic_compare_exchange_weak_explicit(c, &v, (uint8_t)(v - 1), memory_order_relaxed,
-                                                  memory_order_relaxed))
+           !atomic_compare_exchange_weak_explicit(c, &v, (uint8_t)(v - 1), memory_order_relaxed, memory_order_relaxed))
         ;
 }
 
@@ -56,8 +54,8 @@ static size_t live_mask;
 
 #define STACK_SLOT_BITS 18
 #define STACK_PROBES 128
-static _Atomic(hs_stack_t *) *stack_slots;   /* hash -> stack */
-static _Atomic(hs_stack_t *) *stack_by_id;   /* id -> stack */
+static _Atomic(hs_stack_t *) *stack_slots; /* hash -> stack */
+static _Atomic(hs_stack_t *) *stack_by_id; /* id -> stack */
 static _Atomic uint32_t stack_next_id = 1;
 
 int hs_tables_init(uint64_t sample_rate)
@@ -107,8 +105,8 @@ int hs_live_insert(const void *p, uint32_t stack_id, uint64_t size)
             continue;
         /* The value is written after the key is claimed; nobody reads it
          * before the program frees p, which happens after we return p. */
-        if (atomic_compare_exchange_strong_explicit(&live_slots[i].key, &k, (uintptr_t)p,
-                                                    memory_order_relaxed, memory_order_relaxed)) {
+        if (atomic_compare_exchange_strong_explicit(&live_slots[i].key, &k, (uintptr_t)p, memory_order_relaxed,
+                                                    memory_order_relaxed)) {
             atomic_store_explicit(&live_slots[i].value, size << 24 | stack_id, memory_order_relaxed);
             return 0;
         }

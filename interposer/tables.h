@@ -63,8 +63,8 @@ typedef struct hs_stack {
     _Atomic uint64_t est_alloc_objects, est_alloc_bytes, est_free_objects, est_free_bytes;
     /* Owned by the snapshot writer (snapshot.c): what the current dump file
      * has of this stack. */
-    uint32_t file_gen;   /* file generation the two fields below refer to */
-    uint32_t written;    /* STACK record written to that file */
+    uint32_t file_gen; /* file generation the two fields below refer to */
+    uint32_t written;  /* STACK record written to that file */
     uint64_t last_allocs, last_frees;
     uintptr_t frames[];
 } hs_stack_t;

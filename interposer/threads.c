@@ -380,10 +380,7 @@ void hs_threads_after_fork_child(void)
  * thread records its start (tid, creator, creation stack, start routine),
  * frees the block and runs the program's routine. The exit is recorded by
  * the exit_key destructor, which also covers pthread_exit. */
-uint32_t hs_threads_site(uint32_t stack_id, uint64_t start_routine)
-{
-    return 1 + site_index(stack_id, start_routine);
-}
+uint32_t hs_threads_site(uint32_t stack_id, uint64_t start_routine) { return 1 + site_index(stack_id, start_routine); }
 
 void *hs_threads_trampoline(void *start)
 {

@@ -32,14 +32,14 @@ enum { HS_BLOCK_ALIVE = 1, HS_BLOCK_EXITED = 2 };
  * hot path; a new thread starts with countdown 0 (its first allocation takes
  * the slow path and attaches) and block = &hs_block_unattached. */
 typedef struct hs_tls {
-    uint64_t countdown;        /* bytes until the next sample */
-    hs_thread_block_t *block;  /* where this thread's call counts go */
-    uint32_t in_hook;          /* re-entrancy guard: our own allocations are not recorded */
-    uint32_t attached;         /* HS_THREAD_* */
+    uint64_t countdown;       /* bytes until the next sample */
+    hs_thread_block_t *block; /* where this thread's call counts go */
+    uint32_t in_hook;         /* re-entrancy guard: our own allocations are not recorded */
+    uint32_t attached;        /* HS_THREAD_* */
     uint32_t tid;
-    uint32_t thread_site;      /* 1 + index of the creation site it counts in; 0 = none */
+    uint32_t thread_site; /* 1 + index of the creation site it counts in; 0 = none */
     hs_rng_t rng;
-    hs_thread_block_t own;     /* counts of internal or pass-through threads, never summed */
+    hs_thread_block_t own; /* counts of internal or pass-through threads, never summed */
 } hs_tls_t;
 enum { HS_THREAD_NEW = 0, HS_THREAD_TRACKED = 1, HS_THREAD_UNTRACKED = 2 };
 extern __thread hs_tls_t hs_tls __attribute__((tls_model("initial-exec")));

@@ -41,8 +41,8 @@
  * bytes keep the buffer cache-line aligned. */
 #define GROW_HEADER 64
 
-static int fd = -1;     /* -1 before creation, or while the host has taken our number */
-static int created;     /* the file exists (fd may still be -1: reopen pending) */
+static int fd = -1; /* -1 before creation, or while the host has taken our number */
+static int created; /* the file exists (fd may still be -1: reopen pending) */
 static int failed;
 /* The process this state belongs to (0: not known yet). Every write first
  * checks getpid() against it: a child created without our atfork handlers
@@ -62,7 +62,7 @@ static dev_t file_dev; /* identity of our dump, to notice a descriptor the host 
 static ino_t file_ino;
 static uint32_t generation = 1;
 static char path[NAME_CAP];
-static size_t path_base;  /* where the file name starts in path */
+static size_t path_base;   /* where the file name starts in path */
 static int path_in_dir_fd; /* the dump was created through dir_fd: reopen it there */
 
 /* Set at load by hs_writer_prepare. load_template is HEAPSCOPE_OUTPUT made absolute
@@ -122,8 +122,7 @@ int hs_writer_owned_by_caller(void) { return caller_owns(); }
 static int dir_fd_is_ours(void)
 {
     struct stat st;
-    if (dir_fd >= 0 && fstat(dir_fd, &st) == 0 && S_ISDIR(st.st_mode) && st.st_dev == dir_dev &&
-        st.st_ino == dir_ino)
+    if (dir_fd >= 0 && fstat(dir_fd, &st) == 0 && S_ISDIR(st.st_mode) && st.st_dev == dir_dev && st.st_ino == dir_ino)
         return 1;
     dir_fd = -1;
     return 0;
@@ -225,8 +224,8 @@ static int create_with_suffixes(int dir, const char *base, char *chosen, size_t 
     for (int i = 0; i < NAME_TRIES; i++) {
         if (candidate_name(base, i, chosen, cap))
             return -1;
-        int f = hs_fd_to_high(
-            openat(dir, chosen, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_APPEND | O_CLOEXEC, 0600));
+        int f =
+            hs_fd_to_high(openat(dir, chosen, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_APPEND | O_CLOEXEC, 0600));
         if (f >= 0 || errno != EEXIST)
             return f;
         if (taken_by_non_file(dir, chosen)) {
@@ -266,8 +265,7 @@ static int link_unnamed(int f, int dir, const char *name)
  * Returns the descriptor (first bytes written, *werr = 0 or the write's
  * errno), -1 with errno EACCES/EROFS/ENOENT.. (try another directory), or -2
  * when this filesystem or the kernel cannot do it (use create_with_suffixes). */
-static int create_linked(int dir, const char *base, char *chosen, size_t cap, const void *first, size_t len,
-                         int *werr)
+static int create_linked(int dir, const char *base, char *chosen, size_t cap, const void *first, size_t len, int *werr)
 {
     int f = hs_fd_to_high(openat(dir, ".", O_TMPFILE | O_WRONLY | O_APPEND | O_CLOEXEC, 0600));
     if (f < 0)
@@ -299,8 +297,8 @@ static int create_linked(int dir, const char *base, char *chosen, size_t cap, co
 
 /* One directory: linked tmpfile if possible, else O_EXCL creation (whose
  * first bytes the caller writes). *written says which. */
-static int create_in(int dir, const char *base, char *chosen, size_t cap, const void *first, size_t len,
-                     int *written, int *werr)
+static int create_in(int dir, const char *base, char *chosen, size_t cap, const void *first, size_t len, int *written,
+                     int *werr)
 {
     *written = 0;
     int f = create_linked(dir, base, chosen, cap, first, len, werr);
@@ -424,8 +422,8 @@ static int ensure_our_fd(void)
         return 0;
     fd = -1;
     int flags = O_WRONLY | O_APPEND | O_NOFOLLOW | O_CLOEXEC;
-    int f = hs_fd_to_high(path_in_dir_fd && dir_fd_is_ours() ? openat(dir_fd, path + path_base, flags)
-                                                             : open(path, flags));
+    int f =
+        hs_fd_to_high(path_in_dir_fd && dir_fd_is_ours() ? openat(dir_fd, path + path_base, flags) : open(path, flags));
     if (f < 0 && (errno == EMFILE || errno == ENFILE || errno == ENOMEM || errno == EINTR))
         return 1;
     if (f >= 0 && fstat(f, &st) == 0 && st.st_dev == file_dev && st.st_ino == file_ino) {

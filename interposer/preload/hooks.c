@@ -105,10 +105,7 @@ HS_EXPORT void *aligned_alloc(size_t align, size_t size)
     return after_alloc(hs_real.aligned_alloc(align, size), size);
 }
 
-HS_EXPORT void *memalign(size_t align, size_t size)
-{
-    return after_alloc(hs_real.memalign(align, size), size);
-}
+HS_EXPORT void *memalign(size_t align, size_t size) { return after_alloc(hs_real.memalign(align, size), size); }
 
 HS_EXPORT void *valloc(size_t size)
 {

@@ -76,7 +76,7 @@ HS_EXPORT int pthread_create(pthread_t *th, const pthread_attr_t *attr, void *(*
 __attribute__((constructor)) static void hs_init(void)
 {
     if (!hs_lifecycle_begin())
-        return; /* a pass-through: nothing below is needed */
+        return;             /* a pass-through: nothing below is needed */
     hs_unwind_guard_init(); /* before the first unwind (hs_capture_init) */
     hs_lifecycle_prepare();
     /* Last of our dl calls: a successful dlsym clears the error that the

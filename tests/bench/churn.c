@@ -33,15 +33,16 @@ typedef struct {
 
 static int thread_count = 2;
 static long ops_per_thread = 2000000;
-static int working_set = 1024;       /* live blocks per thread */
-static int cross_per_mille = 125;    /* frees handed to another thread */
-static int calloc_per_mille = 125;   /* allocations made with calloc */
-static int realloc_per_mille = 60;   /* replacements done with realloc */
+static int working_set = 1024;     /* live blocks per thread */
+static int cross_per_mille = 125;  /* frees handed to another thread */
+static int calloc_per_mille = 125; /* allocations made with calloc */
+static int realloc_per_mille = 60; /* replacements done with realloc */
 static mailbox_t *mailboxes;
 static pthread_barrier_t start_barrier;
 
 /* xorshift64*: cheap and good enough to pick sizes; not the thing being measured. */
-static inline uint64_t next_random(uint64_t *state) {
+static inline uint64_t next_random(uint64_t *state)
+{
     uint64_t x = *state;
     x ^= x >> 12;
     x ^= x << 25;
@@ -52,7 +53,8 @@ static inline uint64_t next_random(uint64_t *state) {
 
 /* 85 % 16-256 B, 14.9 % 257 B-4 KiB, 1 in 1024 64-192 KiB (crosses glibc's default
  * mmap threshold sometimes, as real large buffers do). */
-static inline size_t pick_size(uint64_t *rng) {
+static inline size_t pick_size(uint64_t *rng)
+{
     uint64_t r = next_random(rng);
     unsigned bucket = (unsigned)(r % 1024);
     uint64_t v = r >> 20;
@@ -63,21 +65,22 @@ static inline size_t pick_size(uint64_t *rng) {
     return 65536 + v % (131072 + 1);
 }
 
-static inline void touch(void *p, size_t size) {
+static inline void touch(void *p, size_t size)
+{
     /* Write both ends so the allocation is used, cheaply. */
     volatile char *c = p;
     c[0] = 1;
     c[size - 1] = 2;
 }
 
-static void *run_worker(void *arg) {
+static void *run_worker(void *arg)
+{
     worker_t *w = arg;
     mailbox_t *mine = &mailboxes[w->index];
     pthread_barrier_wait(&start_barrier);
     for (long i = 0; i < ops_per_thread; i++) {
         /* Receive: free what another thread handed us (cross-thread free). */
-        void *received = atomic_exchange_explicit(&mine->slot[i % MAILBOX_SLOTS], NULL,
-                                                  memory_order_acq_rel);
+        void *received = atomic_exchange_explicit(&mine->slot[i % MAILBOX_SLOTS], NULL, memory_order_acq_rel);
         if (received) {
             free(received);
             w->frees++;
@@ -98,10 +101,9 @@ static void *run_worker(void *arg) {
         }
         if (old) {
             if (dice >= 1000u - (unsigned)cross_per_mille) {
-                int target = (int)((w->index + 1 + (int)((r >> 16) % (uint64_t)thread_count)) %
-                                   thread_count);
-                void *prev = atomic_exchange_explicit(
-                    &mailboxes[target].slot[(r >> 40) % MAILBOX_SLOTS], old, memory_order_acq_rel);
+                int target = (int)((w->index + 1 + (int)((r >> 16) % (uint64_t)thread_count)) % thread_count);
+                void *prev = atomic_exchange_explicit(&mailboxes[target].slot[(r >> 40) % MAILBOX_SLOTS], old,
+                                                      memory_order_acq_rel);
                 w->handed_over++;
                 if (prev) {
                     free(prev);
@@ -128,7 +130,8 @@ static void *run_worker(void *arg) {
     return NULL;
 }
 
-static double now_seconds(void) {
+static double now_seconds(void)
+{
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
@@ -136,14 +139,16 @@ static double now_seconds(void) {
 
 /* CPU time of the whole process (all threads, the interposer's included). On a shared VM
  * wall time also counts time stolen by other guests; CPU time mostly does not. */
-static double cpu_seconds(void) {
+static double cpu_seconds(void)
+{
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
-    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec * 1e-6 +
-           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec * 1e-6;
+    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec * 1e-6 + (double)ru.ru_stime.tv_sec +
+           (double)ru.ru_stime.tv_usec * 1e-6;
 }
 
-static void usage(FILE *out) {
+static void usage(FILE *out)
+{
     fprintf(out,
             "usage: churn [-t threads] [-n ops-per-thread] [-w working-set] [-x cross-per-mille]\n"
             "  -t N  worker threads (default 2)\n"
@@ -154,7 +159,8 @@ static void usage(FILE *out) {
             "once), maxrss_kib (getrusage of this process, interposer included).\n");
 }
 
-static long parse_positive(const char *text, char flag) {
+static long parse_positive(const char *text, char flag)
+{
     char *end;
     long v = strtol(text, &end, 10);
     if (*text == '\0' || *end != '\0' || v <= 0) {
@@ -164,7 +170,8 @@ static long parse_positive(const char *text, char flag) {
     return v;
 }
 
-int main(int argc, char **argv) {
+int main(int argc, char **argv)
+{
     int opt;
     while ((opt = getopt(argc, argv, "t:n:w:x:h")) != -1) {
         switch (opt) {
@@ -174,8 +181,7 @@ int main(int argc, char **argv) {
         case 'x':
             cross_per_mille = atoi(optarg);
             if (cross_per_mille < 0 || cross_per_mille > 1000 - realloc_per_mille - calloc_per_mille) {
-                fprintf(stderr, "churn: -x must be 0..%d\n",
-                        1000 - realloc_per_mille - calloc_per_mille);
+                fprintf(stderr, "churn: -x must be 0..%d\n", 1000 - realloc_per_mille - calloc_per_mille);
                 return 2;
             }
             break;

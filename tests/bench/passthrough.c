@@ -42,7 +42,8 @@ static int resolving;
 
 /* Bump allocation; each block starts with a 16-byte header holding its size, so that
  * realloc and malloc_usable_size can answer for arena pointers. Never freed. */
-static void *bootstrap_alloc(size_t size, size_t alignment) {
+static void *bootstrap_alloc(size_t size, size_t alignment)
+{
     if (alignment < BOOTSTRAP_HEADER)
         alignment = BOOTSTRAP_HEADER;
     if (size > BOOTSTRAP_BYTES || (alignment & (alignment - 1)) != 0 || alignment > 4096)
@@ -54,24 +55,26 @@ static void *bootstrap_alloc(size_t size, size_t alignment) {
         end = start + size;
         if (end > BOOTSTRAP_BYTES)
             return NULL;
-    } while (!atomic_compare_exchange_weak_explicit(&bootstrap_used, &old, end,
-                                                    memory_order_relaxed, memory_order_relaxed));
+    } while (
+        !atomic_compare_exchange_weak_explicit(&bootstrap_used, &old, end, memory_order_relaxed, memory_order_relaxed));
     memcpy(bootstrap_arena + start - sizeof(size_t), &size, sizeof(size_t));
     return bootstrap_arena + start; /* static storage: already zero, good for calloc */
 }
 
-static inline int is_bootstrap(const void *p) {
-    return (const unsigned char *)p >= bootstrap_arena &&
-           (const unsigned char *)p < bootstrap_arena + BOOTSTRAP_BYTES;
+static inline int is_bootstrap(const void *p)
+{
+    return (const unsigned char *)p >= bootstrap_arena && (const unsigned char *)p < bootstrap_arena + BOOTSTRAP_BYTES;
 }
 
-static size_t bootstrap_size(const void *p) {
+static size_t bootstrap_size(const void *p)
+{
     size_t size;
     memcpy(&size, (const unsigned char *)p - sizeof(size_t), sizeof(size_t));
     return size;
 }
 
-static void resolve_real(void) {
+static void resolve_real(void)
+{
     resolving = 1;
     real_malloc = dlsym(RTLD_NEXT, "malloc");
     real_free = dlsym(RTLD_NEXT, "free");
@@ -92,34 +95,38 @@ static void resolve_real(void) {
     }
 }
 
-__attribute__((constructor)) static void passthrough_init(void) {
+__attribute__((constructor)) static void passthrough_init(void)
+{
     if (!real_malloc)
         resolve_real();
 }
 
 /* The fast path of every hook: one predictable branch, one indirect call. */
-#define ENSURE_REAL(fallback)                                                                      \
-    do {                                                                                           \
-        if (UNLIKELY(!real_malloc)) {                                                              \
-            if (resolving)                                                                         \
-                return fallback;                                                                   \
-            resolve_real();                                                                        \
-        }                                                                                          \
+#define ENSURE_REAL(fallback)         \
+    do {                              \
+        if (UNLIKELY(!real_malloc)) { \
+            if (resolving)            \
+                return fallback;      \
+            resolve_real();           \
+        }                             \
     } while (0)
 
-EXPORT void *malloc(size_t size) {
+EXPORT void *malloc(size_t size)
+{
     ENSURE_REAL(bootstrap_alloc(size, 16));
     return real_malloc(size);
 }
 
-EXPORT void free(void *p) {
+EXPORT void free(void *p)
+{
     if (UNLIKELY(is_bootstrap(p)))
         return;
     ENSURE_REAL((void)0);
     real_free(p);
 }
 
-EXPORT void *calloc(size_t count, size_t size) {
+EXPORT void *calloc(size_t count, size_t size)
+{
     size_t total;
     if (UNLIKELY(!real_malloc && resolving)) {
         if (__builtin_mul_overflow(count, size, &total))
@@ -130,7 +137,8 @@ EXPORT void *calloc(size_t count, size_t size) {
     return real_calloc(count, size);
 }
 
-EXPORT void *realloc(void *p, size_t size) {
+EXPORT void *realloc(void *p, size_t size)
+{
     if (UNLIKELY(is_bootstrap(p))) {
         void *fresh = malloc(size);
         if (fresh) {
@@ -143,7 +151,8 @@ EXPORT void *realloc(void *p, size_t size) {
     return real_realloc(p, size);
 }
 
-EXPORT void *reallocarray(void *p, size_t count, size_t size) {
+EXPORT void *reallocarray(void *p, size_t count, size_t size)
+{
     size_t total;
     if (UNLIKELY(is_bootstrap(p) || !real_reallocarray)) {
         if (__builtin_mul_overflow(count, size, &total)) {
@@ -155,7 +164,8 @@ EXPORT void *reallocarray(void *p, size_t count, size_t size) {
     return real_reallocarray(p, count, size);
 }
 
-EXPORT int posix_memalign(void **out, size_t alignment, size_t size) {
+EXPORT int posix_memalign(void **out, size_t alignment, size_t size)
+{
     if (UNLIKELY(!real_malloc && resolving)) {
         void *p = bootstrap_alloc(size, alignment);
         if (!p)
@@ -167,27 +177,32 @@ EXPORT int posix_memalign(void **out, size_t alignment, size_t size) {
     return real_posix_memalign(out, alignment, size);
 }
 
-EXPORT void *aligned_alloc(size_t alignment, size_t size) {
+EXPORT void *aligned_alloc(size_t alignment, size_t size)
+{
     ENSURE_REAL(bootstrap_alloc(size, alignment));
     return real_aligned_alloc(alignment, size);
 }
 
-EXPORT void *memalign(size_t alignment, size_t size) {
+EXPORT void *memalign(size_t alignment, size_t size)
+{
     ENSURE_REAL(bootstrap_alloc(size, alignment));
     return real_memalign(alignment, size);
 }
 
-EXPORT void *valloc(size_t size) {
+EXPORT void *valloc(size_t size)
+{
     ENSURE_REAL(bootstrap_alloc(size, 4096));
     return real_valloc(size);
 }
 
-EXPORT void *pvalloc(size_t size) {
+EXPORT void *pvalloc(size_t size)
+{
     ENSURE_REAL(bootstrap_alloc((size + 4095) & ~(size_t)4095, 4096));
     return real_pvalloc(size);
 }
 
-EXPORT size_t malloc_usable_size(void *p) {
+EXPORT size_t malloc_usable_size(void *p)
+{
     if (UNLIKELY(is_bootstrap(p)))
         return bootstrap_size(p);
     ENSURE_REAL(0);

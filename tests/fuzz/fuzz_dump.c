@@ -159,9 +159,7 @@ static void touch_decoded(const hs_decoded_t *d)
             touch(&site, sizeof(site));
         }
         break;
-    default:
-        touch(d, sizeof(*d));
-        break;
+    default: touch(d, sizeof(*d)); break;
     }
 }
 

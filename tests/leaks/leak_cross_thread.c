@@ -126,9 +126,7 @@ static void *consumer_main(void *arg)
         case MESSAGE_STATUS:
             sink = m; /* logged, then forgotten: the bug is the missing free(m) */
             break;
-        case MESSAGE_STOP:
-            free(m);
-            return NULL;
+        case MESSAGE_STOP: free(m); return NULL;
         }
     }
 }
@@ -147,7 +145,7 @@ int main(int argc, char **argv)
     pthread_join(consumer, NULL);
     printf("leak_cross_thread: consumer forgot %llu status messages from make_status_message; "
            "leaked_bytes=%llu seconds=%.2f leak_rate=%.0f\n",
-           (unsigned long long)leaked_messages, (unsigned long long)leaked_bytes,
-           producer_seconds, (double)leaked_bytes / producer_seconds);
+           (unsigned long long)leaked_messages, (unsigned long long)leaked_bytes, producer_seconds,
+           (double)leaked_bytes / producer_seconds);
     return 0;
 }

@@ -82,7 +82,7 @@ int main(int argc, char **argv)
     }
     printf("leak_error_path: %llu requests, %llu took the error path in handle_request; "
            "leaked_bytes=%llu seconds=%.2f leak_rate=%.0f\n",
-           (unsigned long long)requests, (unsigned long long)errors, (unsigned long long)leaked,
-           elapsed, (double)leaked / elapsed);
+           (unsigned long long)requests, (unsigned long long)errors, (unsigned long long)leaked, elapsed,
+           (double)leaked / elapsed);
     return 0;
 }

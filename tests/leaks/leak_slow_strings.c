@@ -49,7 +49,7 @@ __attribute__((noinline)) static size_t intern_user_agent(unsigned n)
         text[i] = (char)('a' + (n + (unsigned)i) % 26);
     text[len] = '\0';
     char *copy = strdup(text); /* LEAK: leak_slow_strings */
-    sink = copy; /* the table that held it is gone: nothing frees it */
+    sink = copy;               /* the table that held it is gone: nothing frees it */
     return (size_t)len + 1;
 }
 
@@ -88,7 +88,7 @@ int main(int argc, char **argv)
     }
     printf("leak_slow_strings: leaked %llu strings (mean %.1f B) at intern_user_agent; "
            "leaked_bytes=%llu seconds=%.2f leak_rate=%.0f\n",
-           (unsigned long long)strings, strings ? (double)leaked / (double)strings : 0.0,
-           (unsigned long long)leaked, elapsed, (double)leaked / elapsed);
+           (unsigned long long)strings, strings ? (double)leaked / (double)strings : 0.0, (unsigned long long)leaked,
+           elapsed, (double)leaked / elapsed);
     return 0;
 }

@@ -82,7 +82,6 @@ int main(int argc, char **argv)
     }
     printf("leak_steady: leaked %llu blocks of 64 KiB at remember_upload; leaked_bytes=%llu "
            "seconds=%.2f leak_rate=%.0f\n",
-           (unsigned long long)leaks, (unsigned long long)leaked, elapsed,
-           (double)leaked / elapsed);
+           (unsigned long long)leaks, (unsigned long long)leaked, elapsed, (double)leaked / elapsed);
     return 0;
 }

@@ -44,7 +44,7 @@ static void *watcher_main(void *arg)
 
 __attribute__((noinline)) static int start_watcher(void)
 {
-    pthread_t watcher; /* dropped: nobody can join it */
+    pthread_t watcher;                                         /* dropped: nobody can join it */
     return pthread_create(&watcher, NULL, watcher_main, NULL); /* LEAK: leak_threads */
 }
 
@@ -76,7 +76,6 @@ int main(int argc, char **argv)
     }
     printf("leak_threads: start_watcher created %llu threads, none joined; leaked_threads=%llu "
            "seconds=%.2f thread_rate=%.2f leak_rate=0\n",
-           (unsigned long long)threads, (unsigned long long)threads, elapsed,
-           (double)threads / elapsed);
+           (unsigned long long)threads, (unsigned long long)threads, elapsed, (double)threads / elapsed);
     return 0;
 }

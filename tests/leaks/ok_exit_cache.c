@@ -58,8 +58,7 @@ int main(int argc, char **argv)
     uint64_t queries = 0;
     while ((elapsed = now() - start) < seconds) {
         if (loaded < ENTRIES) {
-            unsigned due = elapsed >= LOAD_SECONDS ? ENTRIES
-                                                   : (unsigned)(elapsed / LOAD_SECONDS * ENTRIES);
+            unsigned due = elapsed >= LOAD_SECONDS ? ENTRIES : (unsigned)(elapsed / LOAD_SECONDS * ENTRIES);
             load_geo_table(loaded, due);
             loaded = due;
         }

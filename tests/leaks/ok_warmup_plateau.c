@@ -84,7 +84,6 @@ int main(int argc, char **argv)
     }
     printf("ok_warmup_plateau: load_cache_entry filled %d entries (%d KiB) by %.1f s, then "
            "replaced %llu; leaked_bytes=0 seconds=%.2f leak_rate=0\n",
-           ENTRIES, ENTRIES * ENTRY_SIZE / 1024, filled_at, (unsigned long long)replaced,
-           elapsed);
+           ENTRIES, ENTRIES * ENTRY_SIZE / 1024, filled_at, (unsigned long long)replaced, elapsed);
     return 0; /* the cache is still allocated: the exit snapshot shows the plateau */
 }

@@ -99,8 +99,7 @@ static void report_block(const char *name, void *p, int err, size_t n, size_t al
         return;
     }
     size_t u = p_usable(p);
-    out("%s: ret=ptr errno=%s usable>=req=%d aligned%zu=%d\n", name, errname(err), u >= n,
-        align, is_aligned(p, align));
+    out("%s: ret=ptr errno=%s usable>=req=%d aligned%zu=%d\n", name, errname(err), u >= n, align, is_aligned(p, align));
     fill(p, n, 0x5a); /* the whole request must be writable */
 }
 
@@ -155,8 +154,7 @@ static void check_malloc(void)
         if (errno != SENTINEL_ERRNO)
             bad_errno++;
     }
-    out("malloc x%d: null=%d errno_changed=%d content_lost=%d\n", N, null, bad_errno,
-        bad_content);
+    out("malloc x%d: null=%d errno_changed=%d content_lost=%d\n", N, null, bad_errno, bad_content);
 }
 
 static void check_calloc(void)
@@ -218,8 +216,8 @@ static void check_calloc(void)
     }
     errno = SENTINEL_ERRNO;
     p = p_calloc(1000, 8);
-    out("calloc(1000,8): ret=%s errno=%s zeroed=%d usable>=req=%d\n", nul(p), errname(errno),
-        p ? all_zero(p, 8000) : 0, p ? p_usable(p) >= 8000 : 0);
+    out("calloc(1000,8): ret=%s errno=%s zeroed=%d usable>=req=%d\n", nul(p), errname(errno), p ? all_zero(p, 8000) : 0,
+        p ? p_usable(p) >= 8000 : 0);
     p_free(p);
 }
 
@@ -244,8 +242,7 @@ static void check_realloc(void)
     p_free(q);
 
     /* Shrink and grow across the small, large and mmap thresholds. */
-    static const size_t steps[] = {64, 16, 1,      200,   4000,  130000, 1 << 20,
-                                   3 << 20, 500, 70000, 8,     1 << 22, 32};
+    static const size_t steps[] = {64, 16, 1, 200, 4000, 130000, 1 << 20, 3 << 20, 500, 70000, 8, 1 << 22, 32};
     size_t have = 64;
     p = p_malloc(have);
     fill(p, have, 9);
@@ -259,8 +256,8 @@ static void check_realloc(void)
             break;
         }
         size_t keep = have < n ? have : n;
-        out("realloc(%zu->%zu): ret=ptr errno=%s preserved=%d usable>=req=%d aligned16=%d\n",
-            have, n, errname(err), check_fill(q, keep, 9), p_usable(q) >= n, is_aligned(q, 16));
+        out("realloc(%zu->%zu): ret=ptr errno=%s preserved=%d usable>=req=%d aligned16=%d\n", have, n, errname(err),
+            check_fill(q, keep, 9), p_usable(q) >= n, is_aligned(q, 16));
         fill(q, n, 9);
         p = q;
         have = n;
@@ -290,20 +287,17 @@ static void check_realloc(void)
     fill(p, 256, 77);
     errno = SENTINEL_ERRNO;
     q = p_realloc(p, SIZE_MAX - 4096);
-    out("realloc(p,SIZE_MAX-4096): ret=%s errno=%s old_intact=%d\n", nul(q), errname(errno),
-        check_fill(p, 256, 77));
+    out("realloc(p,SIZE_MAX-4096): ret=%s errno=%s old_intact=%d\n", nul(q), errname(errno), check_fill(p, 256, 77));
     errno = SENTINEL_ERRNO;
     q = p_realloc(p, (size_t)PTRDIFF_MAX + 1);
-    out("realloc(p,PTRDIFF_MAX+1): ret=%s errno=%s old_intact=%d\n", nul(q), errname(errno),
-        check_fill(p, 256, 77));
+    out("realloc(p,PTRDIFF_MAX+1): ret=%s errno=%s old_intact=%d\n", nul(q), errname(errno), check_fill(p, 256, 77));
     p_free(p);
 
     /* realloc of a block that came from memalign keeps its content. */
     p = p_memalign(4096, 3000);
     fill(p, 3000, 5);
     q = p_realloc(p, 9000);
-    out("realloc(memalign(4096,3000),9000): ret=%s preserved=%d\n", nul(q),
-        q ? check_fill(q, 3000, 5) : 0);
+    out("realloc(memalign(4096,3000),9000): ret=%s preserved=%d\n", nul(q), q ? check_fill(q, 3000, 5) : 0);
     p_free(q);
 }
 
@@ -320,14 +314,14 @@ static void check_reallocarray(void)
     fill(p, 100, 4);
     errno = SENTINEL_ERRNO;
     q = p_reallocarray(p, 100, 100);
-    out("reallocarray(p,100,100): ret=%s errno=%s preserved=%d usable>=req=%d\n", nul(q),
-        errname(errno), q ? check_fill(q, 100, 4) : 0, q ? p_usable(q) >= 10000 : 0);
+    out("reallocarray(p,100,100): ret=%s errno=%s preserved=%d usable>=req=%d\n", nul(q), errname(errno),
+        q ? check_fill(q, 100, 4) : 0, q ? p_usable(q) >= 10000 : 0);
     if (q)
         p = q;
     errno = SENTINEL_ERRNO;
     q = p_reallocarray(p, SIZE_MAX / 2 + 1, 4);
-    out("reallocarray(p,SIZE_MAX/2+1,4): ret=%s errno=%s old_intact=%d\n", nul(q),
-        errname(errno), check_fill(p, 100, 4));
+    out("reallocarray(p,SIZE_MAX/2+1,4): ret=%s errno=%s old_intact=%d\n", nul(q), errname(errno),
+        check_fill(p, 100, 4));
     errno = SENTINEL_ERRNO;
     q = p_reallocarray(NULL, SIZE_MAX / 2 + 1, 4);
     out("reallocarray(NULL,SIZE_MAX/2+1,4): ret=%s errno=%s\n", nul(q), errname(errno));
@@ -345,8 +339,8 @@ static void check_posix_memalign(void)
         void *const before = p;
         errno = SENTINEL_ERRNO;
         int r = p_posix_memalign(&p, bad[i], 64);
-        out("posix_memalign(align=%zu,64): rc=%s errno=%s memptr_untouched=%d\n", bad[i],
-            errname(r), errname(errno), p == before);
+        out("posix_memalign(align=%zu,64): rc=%s errno=%s memptr_untouched=%d\n", bad[i], errname(r), errname(errno),
+            p == before);
         if (r == 0)
             p_free(p);
     }
@@ -363,8 +357,8 @@ static void check_posix_memalign(void)
                 out("%s: rc=%s errno=%s\n", name, errname(r), errname(err));
                 continue;
             }
-            out("%s: rc=0 errno=%s nonnull=%d usable>=req=%d aligned=%d\n", name, errname(err),
-                p != NULL, p ? p_usable(p) >= sizes[i] : 0, is_aligned(p, a));
+            out("%s: rc=0 errno=%s nonnull=%d usable>=req=%d aligned=%d\n", name, errname(err), p != NULL,
+                p ? p_usable(p) >= sizes[i] : 0, is_aligned(p, a));
             if (p)
                 fill(p, sizes[i], 2);
             p_free(p);
@@ -374,13 +368,13 @@ static void check_posix_memalign(void)
     void *const before = p;
     errno = SENTINEL_ERRNO;
     int r = p_posix_memalign(&p, 64, SIZE_MAX - 4096);
-    out("posix_memalign(64,SIZE_MAX-4096): rc=%s errno=%s memptr_untouched=%d\n", errname(r),
-        errname(errno), p == before);
+    out("posix_memalign(64,SIZE_MAX-4096): rc=%s errno=%s memptr_untouched=%d\n", errname(r), errname(errno),
+        p == before);
     p = &p;
     errno = SENTINEL_ERRNO;
     r = p_posix_memalign(&p, 64, (size_t)PTRDIFF_MAX + 1);
-    out("posix_memalign(64,PTRDIFF_MAX+1): rc=%s errno=%s memptr_untouched=%d\n", errname(r),
-        errname(errno), p == before);
+    out("posix_memalign(64,PTRDIFF_MAX+1): rc=%s errno=%s memptr_untouched=%d\n", errname(r), errname(errno),
+        p == before);
 }
 
 static void check_aligned_alloc(void)
@@ -455,9 +449,7 @@ static void check_huge(void)
     static const struct {
         const char *name;
         size_t n;
-    } huge[] = {{"SIZE_MAX-4096", SIZE_MAX - 4096},
-                {"PTRDIFF_MAX+1", (size_t)PTRDIFF_MAX + 1},
-                {"SIZE_MAX", SIZE_MAX}};
+    } huge[] = {{"SIZE_MAX-4096", SIZE_MAX - 4096}, {"PTRDIFF_MAX+1", (size_t)PTRDIFF_MAX + 1}, {"SIZE_MAX", SIZE_MAX}};
     for (size_t i = 0; i < sizeof huge / sizeof huge[0]; i++) {
         const char *nm = huge[i].name;
         size_t n = huge[i].n;

@@ -50,8 +50,11 @@ int main(int argc, char **argv)
         return 1;
     }
     /* deflateInit_ allocates its state through zlib's default zalloc (malloc). */
-    typedef struct { _Alignas(16) char opaque[112]; } z_stream_space; /* sizeof(z_stream) on x86-64 */
-    int (*deflate_init)(void *, int, const char *, int) = (int (*)(void *, int, const char *, int))dlsym(z, "deflateInit_");
+    typedef struct {
+        _Alignas(16) char opaque[112];
+    } z_stream_space; /* sizeof(z_stream) on x86-64 */
+    int (*deflate_init)(void *, int, const char *, int) =
+        (int (*)(void *, int, const char *, int))dlsym(z, "deflateInit_");
     int (*deflate_end)(void *) = (int (*)(void *))dlsym(z, "deflateEnd");
     const char *(*version)(void) = (const char *(*)(void))dlsym(z, "zlibVersion");
     if (!deflate_init || !deflate_end || !version)

@@ -189,7 +189,8 @@ static void coro_body(int id)
 {
     void *keep = NULL;
     for (int i = 0; i < 500; i++) {
-        coro_sum[id] += nested_alloc((i + id) % 4, 16 + (size_t)((i * 31 + id * 7) % 1500), (i % 7 == 0) ? &keep : NULL);
+        coro_sum[id] +=
+            nested_alloc((i + id) % 4, 16 + (size_t)((i * 31 + id * 7) % 1500), (i % 7 == 0) ? &keep : NULL);
         if (swapcontext(&coro_ctx[id], &main_ctx) != 0)
             die("swapcontext failed");
     }
@@ -250,7 +251,8 @@ static void *churn_forever(void *arg)
         size_t size;
         switch ((x >> 16) % 8) {
         case 0: size = 64 * 1024 + (x >> 20) % (192 * 1024); break; /* mmap or top of heap */
-        case 1: case 2: size = 1100 + (x >> 20) % 8000; break;      /* past tcache: arena lock */
+        case 1:
+        case 2: size = 1100 + (x >> 20) % 8000; break; /* past tcache: arena lock */
         default: size = 16 + (x >> 20) % 500; break;
         }
         free(slots[k]);

@@ -47,8 +47,8 @@ int main(int argc, char **argv)
     uint64_t checksum = 0;
     for (int r = 0; r < rounds; r++)
         for (int d = 1; d <= MAXDEPTH; d++)
-            checksum = checksum * 1099511628211ull ^
-                       descend(d, (size_t)(16 + d * 40 + r % 5), (uint64_t)(r * MAXDEPTH + d));
+            checksum =
+                checksum * 1099511628211ull ^ descend(d, (size_t)(16 + d * 40 + r % 5), (uint64_t)(r * MAXDEPTH + d));
     /* realloc chains and calloc, for good measure */
     char *s = NULL;
     size_t len = 0;

@@ -42,7 +42,6 @@ int main(void)
     int status = 0;
     if (waitpid(child, &status, 0) != child)
         return 93;
-    printf("worker pid=%d status=%d\n", (int)child,
-           WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+    printf("worker pid=%d status=%d\n", (int)child, WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
     return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : 1;
 }

@@ -12,8 +12,16 @@
 
 static volatile sig_atomic_t usr2_count, alarmed;
 
-static void on_usr2(int sig) { (void)sig; usr2_count++; }
-static void on_alarm(int sig) { (void)sig; alarmed = 1; }
+static void on_usr2(int sig)
+{
+    (void)sig;
+    usr2_count++;
+}
+static void on_alarm(int sig)
+{
+    (void)sig;
+    alarmed = 1;
+}
 
 static void churn(int n)
 {

@@ -50,10 +50,7 @@ static uint64_t churn(unsigned rounds)
     return sum;
 }
 
-static void at_exit(void)
-{
-    printf("atexit ran\n");
-}
+static void at_exit(void) { printf("atexit ran\n"); }
 
 static void *worker(void *arg)
 {

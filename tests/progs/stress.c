@@ -28,8 +28,8 @@ typedef struct {
 
 static _Atomic(block_header_t *) shared[SHARED_SLOTS];
 static long ops_per_thread;
-static atomic_int workers_done;     /* workers that finished their counted ops */
-static atomic_int fork_state;       /* 0 not yet, 1 child reaped ok, 2 child failed */
+static atomic_int workers_done; /* workers that finished their counted ops */
+static atomic_int fork_state;   /* 0 not yet, 1 child reaped ok, 2 child failed */
 static atomic_int child_pid;
 
 static void die(const char *msg)
@@ -61,7 +61,7 @@ static size_t pick_size(uint64_t *rng)
     if (kind < 90)
         return sizeof(block_header_t) + 1 + (size_t)(r % 512); /* small */
     if (kind < 99)
-        return 1024 + (size_t)(r % (64 * 1024)); /* medium */
+        return 1024 + (size_t)(r % (64 * 1024));     /* medium */
     return 128 * 1024 + (size_t)(r % (1024 * 1024)); /* large: mmap'd by glibc */
 }
 
@@ -78,8 +78,7 @@ static block_header_t *stamp(void *p, size_t size)
 
 static void verify(const block_header_t *h)
 {
-    if (h->tag != (TAG ^ h->size) || ((const unsigned char *)h)[h->size - 1] !=
-                                         (unsigned char)h->size)
+    if (h->tag != (TAG ^ h->size) || ((const unsigned char *)h)[h->size - 1] != (unsigned char)h->size)
         die("block header corrupted");
 }
 
@@ -206,8 +205,7 @@ int main(int argc, char **argv)
     while (atomic_load(&workers_done) < threads || atomic_load(&fork_state) == 0)
         nanosleep(&tick, NULL);
     int ok = atomic_load(&fork_state) == 1;
-    printf("parent %d child %d status %s\n", (int)getpid(), atomic_load(&child_pid),
-           ok ? "ok" : "failed");
+    printf("parent %d child %d status %s\n", (int)getpid(), atomic_load(&child_pid), ok ? "ok" : "failed");
     fflush(stdout);
     exit(ok ? 0 : 1); /* the workers are still allocating */
 }

@@ -39,8 +39,7 @@ static void **site_a, **site_b, **site_c, **site_m, **site_t, **site_r, **site_f
 /* Holding arrays come from mmap so they are no allocation calls of ours. */
 static void **slots(size_t n)
 {
-    void *p = mmap(NULL, (n ? n : 1) * sizeof(void *), PROT_READ | PROT_WRITE,
-                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    void *p = mmap(NULL, (n ? n : 1) * sizeof(void *), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED) {
         perror("mmap");
         exit(3);

@@ -24,7 +24,7 @@ static uint8_t *grow(uint8_t *old, size_t old_len, size_t new_cap)
 }
 
 static const char *const names[] = {"?",      "HEADER", "MAPPINGS", "STACK",       "SNAPSHOT",
-                                     "THREAD", "END",    "LEAK",     "THREAD_SITES"};
+                                    "THREAD", "END",    "LEAK",     "THREAD_SITES"};
 
 static void end_record(hs_enc_t *e, size_t start)
 {
@@ -209,8 +209,8 @@ int main(int argc, char **argv)
 
     /* Stack 1 has no row here: it keeps its seq-1 row. */
     int repeat = strcmp(brk, "repeat-row") == 0;
-    at = snapshot_begin(&e, 8500000000ull, t0 + 3500000000ull, strcmp(brk, "seq") == 0 ? 1 : 2, HS_REASON_EXIT,
-                        300, repeat ? 2 : 1);
+    at = snapshot_begin(&e, 8500000000ull, t0 + 3500000000ull, strcmp(brk, "seq") == 0 ? 1 : 2, HS_REASON_EXIT, 300,
+                        repeat ? 2 : 1);
     row(&e, 2, 3, 192, 1, 64, 24577.2, 1572864.0, 8192.4, 524288.0);
     if (repeat)
         row(&e, 2, 3, 192, 1, 64, 24577.2, 1572864.0, 8192.4, 524288.0);

@@ -79,10 +79,10 @@ int main(int argc, char **argv)
     uint64_t m_exe = must(hs_pprof_mapping(p, 0x555555554000, 0x555555558000, 0, exe,
                                            "3f2a9c0d5e7b1a48c6d2e0f19b8a7c6d5e4f3a21", 1, 1, 1, 1),
                           "exe mapping");
-    uint64_t m_libc = must(hs_pprof_mapping(p, 0x7ffff7c28000, 0x7ffff7dbd000, 0x28000,
-                                            "/usr/lib/x86_64-linux-gnu/libc.so.6",
-                                            "c1b2a39485766f5e4d3c2b1a09f8e7d6c5b4a392", 1, 1, 1, 1),
-                           "libc mapping");
+    uint64_t m_libc =
+        must(hs_pprof_mapping(p, 0x7ffff7c28000, 0x7ffff7dbd000, 0x28000, "/usr/lib/x86_64-linux-gnu/libc.so.6",
+                              "c1b2a39485766f5e4d3c2b1a09f8e7d6c5b4a392", 1, 1, 1, 1),
+             "libc mapping");
 
     uint64_t f_parse = must(hs_pprof_function(p, "parse_request", "parse_request", src_path,
                                               line_of("static char *parse_request(unsigned n)")),
@@ -94,12 +94,11 @@ int main(int argc, char **argv)
                                               line_of("static char *build_response(const char *req)")),
                             "function");
     uint64_t f_worker =
-        must(hs_pprof_function(p, "worker", "worker", src_path, line_of("static void *worker(void *arg)")),
-             "function");
-    uint64_t f_start = must(hs_pprof_function(p, "start_thread", "start_thread", "./nptl/pthread_create.c", 0),
-                            "function");
-    uint64_t f_clone = must(
-        hs_pprof_function(p, "__clone3", "__clone3", "../sysdeps/unix/sysv/linux/x86_64/clone3.S", 0), "function");
+        must(hs_pprof_function(p, "worker", "worker", src_path, line_of("static void *worker(void *arg)")), "function");
+    uint64_t f_start =
+        must(hs_pprof_function(p, "start_thread", "start_thread", "./nptl/pthread_create.c", 0), "function");
+    uint64_t f_clone =
+        must(hs_pprof_function(p, "__clone3", "__clone3", "../sysdeps/unix/sysv/linux/x86_64/clone3.S", 0), "function");
 
     /* Addresses are return address - 1 (inside the call), as heapscope writes them. */
     hs_pprof_line_t l_remember[] = {{f_remember, line_of("session_t *s = malloc(sizeof(*s));")}};
@@ -113,8 +112,7 @@ int main(int argc, char **argv)
     hs_pprof_line_t l_clone[] = {{f_clone, 81}};
     uint64_t loc_remember = must(hs_pprof_location(p, m_exe, 0x555555555233, l_remember, 1), "location");
     uint64_t loc_parse = must(hs_pprof_location(p, m_exe, 0x5555555551d7, l_parse, 1), "location");
-    uint64_t loc_worker_remember =
-        must(hs_pprof_location(p, m_exe, 0x5555555553a4, l_worker_remember, 1), "location");
+    uint64_t loc_worker_remember = must(hs_pprof_location(p, m_exe, 0x5555555553a4, l_worker_remember, 1), "location");
     uint64_t loc_worker_parse = must(hs_pprof_location(p, m_exe, 0x555555555361, l_worker_parse, 1), "location");
     uint64_t loc_inlined = must(hs_pprof_location(p, m_exe, 0x555555555379, l_inlined, 2), "location");
     uint64_t loc_start = must(hs_pprof_location(p, m_libc, 0x7ffff7c94ac2, l_start, 1), "location");

@@ -14,10 +14,7 @@
 #include "elfsym.h"
 #include "run_suite.h"
 
-__attribute__((noinline)) static int a_static_function(int x)
-{
-    return x * 3 + 1;
-}
+__attribute__((noinline)) static int a_static_function(int x) { return x * 3 + 1; }
 
 /* The address as this binary's symbols count it. */
 static uint64_t file_vaddr(const void *p)

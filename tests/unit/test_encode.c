@@ -156,9 +156,14 @@ START_TEST(snapshot_stats_and_rows_are_patched)
     hs_encode_list_t rows;
     hs_encode_snapshot_begin(&enc, &rows, 100, 200, 3, HS_REASON_SIGNAL);
     hs_encode_snapshot_row(&enc, &rows,
-                           &(hs_encode_row_t){.stack_id = 1, .alloc_count = 10, .alloc_bytes = 1000,
-                                              .free_count = 4, .free_bytes = 400, .est_alloc_objects = 10.5,
-                                              .est_alloc_bytes = 1050.25, .est_free_objects = 4.5,
+                           &(hs_encode_row_t){.stack_id = 1,
+                                              .alloc_count = 10,
+                                              .alloc_bytes = 1000,
+                                              .free_count = 4,
+                                              .free_bytes = 400,
+                                              .est_alloc_objects = 10.5,
+                                              .est_alloc_bytes = 1050.25,
+                                              .est_free_objects = 4.5,
                                               .est_free_bytes = 450.125});
     hs_encode_snapshot_row(&enc, &rows, &(hs_encode_row_t){.stack_id = 2, .alloc_count = 1, .alloc_bytes = 8});
     uint64_t stats[HS_SNAPSHOT_STAT_COUNT];

@@ -153,8 +153,7 @@ START_TEST(stats_of_another_object_are_never_used)
 {
     allocator_t je = open_allocator("libjemalloc.so.2");
     void *glibc_malloc = dlsym(RTLD_DEFAULT, "malloc");
-    ck_assert_int_eq(hs_heapstats_init_with(glibc_malloc, lookup_handle, je.handle),
-                     HS_HEAP_SOURCE_SAMPLED);
+    ck_assert_int_eq(hs_heapstats_init_with(glibc_malloc, lookup_handle, je.handle), HS_HEAP_SOURCE_SAMPLED);
     uint64_t u = UNTOUCHED, r = UNTOUCHED;
     ck_assert_int_eq(hs_heapstats_read(&u, &r, 1), HS_HEAP_SOURCE_SAMPLED);
     ck_assert_uint_eq(u, UNTOUCHED);

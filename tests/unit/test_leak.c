@@ -33,10 +33,7 @@ static double uniform01(rng_t *r)
     return ((double)(z >> 11) + 0.5) / 9007199254740992.0;
 }
 
-static double gauss(rng_t *r)
-{
-    return sqrt(-2 * log(uniform01(r))) * cos(2 * M_PI * uniform01(r));
-}
+static double gauss(rng_t *r) { return sqrt(-2 * log(uniform01(r))) * cos(2 * M_PI * uniform01(r)); }
 
 typedef enum {
     STEADY_LEAK,
@@ -60,11 +57,11 @@ typedef enum {
 typedef struct {
     const char *name;
     shape_t shape;
-    size_t n;         /* one point per second, t = 0 .. n-1 */
-    double window;    /* seconds, 0 = all */
-    double threshold; /* bytes */
-    double noise;     /* sampling noise of the noisy variant, bytes */
-    int leaking;      /* the truth */
+    size_t n;            /* one point per second, t = 0 .. n-1 */
+    double window;       /* seconds, 0 = all */
+    double threshold;    /* bytes */
+    double noise;        /* sampling noise of the noisy variant, bytes */
+    int leaking;         /* the truth */
     hs_leak_rule_t rule; /* the rule expected to decide the exact variant */
     const char *phrase;  /* expected in the exact variant's reason */
 } case_t;
@@ -76,14 +73,11 @@ static const case_t cases[] = {
      "warm-up then plateau"},
     {"sawtooth 50 MB, period 60 s", SAWTOOTH_60, 300, 300, 10 * MIB, 1 * MIB, 0, HS_LEAK_RULE_ENVELOPE_FLAT,
      "lower envelope is flat"},
-    {"sawtooth 50 MB, period 100 s", SAWTOOTH_100, 300, 300, 10 * MIB, 1 * MIB, 0, HS_LEAK_RULE_FALLS_BACK,
-     "sawtooth"},
-    {"sawtooth 50 MB, period 150 s", SAWTOOTH_150, 300, 300, 10 * MIB, 1 * MIB, 0, HS_LEAK_RULE_FALLS_BACK,
-     "sawtooth"},
+    {"sawtooth 50 MB, period 100 s", SAWTOOTH_100, 300, 300, 10 * MIB, 1 * MIB, 0, HS_LEAK_RULE_FALLS_BACK, "sawtooth"},
+    {"sawtooth 50 MB, period 150 s", SAWTOOTH_150, 300, 300, 10 * MIB, 1 * MIB, 0, HS_LEAK_RULE_FALLS_BACK, "sawtooth"},
     {"one spike in the middle", SPIKE_MIDDLE, 300, 300, 10 * MIB, 1 * MIB, 0, HS_LEAK_RULE_NOT_GROWING,
      "temporary peak"},
-    {"one spike at the end", SPIKE_LAST, 300, 300, 10 * MIB, 1 * MIB, 0, HS_LEAK_RULE_NOT_GROWING,
-     "temporary peak"},
+    {"one spike at the end", SPIKE_LAST, 300, 300, 10 * MIB, 1 * MIB, 0, HS_LEAK_RULE_NOT_GROWING, "temporary peak"},
     {"flat heavy churn", CHURN, 300, 300, 10 * MIB, 1 * MIB, 0, HS_LEAK_RULE_NOT_GROWING, "not a leak"},
     {"leak that starts halfway", HALF_LEAK, 300, 300, 10 * MIB, 2 * MIB, 1, HS_LEAK_RULE_LEAK, "rising"},
     {"plateau then a late leak", LATE_LEAK, 600, 300, 10 * MIB, 1 * MIB, 1, HS_LEAK_RULE_LEAK, "rising"},
@@ -103,39 +97,24 @@ static const case_t cases[] = {
 static double shape_value(shape_t shape, double t, double n, rng_t *r)
 {
     switch (shape) {
-    case STEADY_LEAK:
-        return 100 * MIB + 1 * MIB * t;
-    case SLOW_LEAK:
-        return 50 * MIB + 10 * KIB * t;
-    case WARMUP_PLATEAU:
-        return 100 * MIB + 80 * MIB * (1 - exp(-t / 30));
-    case SAWTOOTH_60:
-        return 100 * MIB + 50e6 * fmod(t, 60) / 60;
-    case SAWTOOTH_100:
-        return 100 * MIB + 50e6 * fmod(t, 100) / 100;
-    case SAWTOOTH_150:
-        return 100 * MIB + 50e6 * fmod(t, 150) / 150;
-    case SPIKE_MIDDLE:
-        return 200 * MIB + (t == floor(n / 2) ? 300 * MIB : 0);
-    case SPIKE_LAST:
-        return 200 * MIB + (t == n - 1 ? 300 * MIB : 0);
+    case STEADY_LEAK: return 100 * MIB + 1 * MIB * t;
+    case SLOW_LEAK: return 50 * MIB + 10 * KIB * t;
+    case WARMUP_PLATEAU: return 100 * MIB + 80 * MIB * (1 - exp(-t / 30));
+    case SAWTOOTH_60: return 100 * MIB + 50e6 * fmod(t, 60) / 60;
+    case SAWTOOTH_100: return 100 * MIB + 50e6 * fmod(t, 100) / 100;
+    case SAWTOOTH_150: return 100 * MIB + 50e6 * fmod(t, 150) / 150;
+    case SPIKE_MIDDLE: return 200 * MIB + (t == floor(n / 2) ? 300 * MIB : 0);
+    case SPIKE_LAST: return 200 * MIB + (t == n - 1 ? 300 * MIB : 0);
     case CHURN:
         /* Short-lived allocations come and go: +-20 MiB around a flat mean. */
         return 200 * MIB + 10 * MIB * sin(t / 7) + 10 * MIB * (2 * uniform01(r) - 1);
-    case HALF_LEAK:
-        return 100 * MIB + 1 * MIB * fmax(0, t - n / 2);
-    case LATE_LEAK:
-        return 100 * MIB + 200 * KIB * fmax(0, t - 400);
-    case STEPS:
-        return 100 * MIB + 5 * MIB * floor(t / 30);
-    case TINY_GROWTH:
-        return 100 * MIB + 10 * KIB * t;
-    case DECREASING:
-        return 300 * MIB - 100 * KIB * t;
-    case CONSTANT:
-        return 100 * MIB;
-    case WARMUP_WANDER:
-        return 100 * MIB + 24 * MIB * fmin(1, t / 100);
+    case HALF_LEAK: return 100 * MIB + 1 * MIB * fmax(0, t - n / 2);
+    case LATE_LEAK: return 100 * MIB + 200 * KIB * fmax(0, t - 400);
+    case STEPS: return 100 * MIB + 5 * MIB * floor(t / 30);
+    case TINY_GROWTH: return 100 * MIB + 10 * KIB * t;
+    case DECREASING: return 300 * MIB - 100 * KIB * t;
+    case CONSTANT: return 100 * MIB;
+    case WARMUP_WANDER: return 100 * MIB + 24 * MIB * fmin(1, t / 100);
     }
     return 0;
 }
@@ -170,9 +149,9 @@ static hs_leak_params_t params_of(const case_t *c, double noise)
 
 static void check_finite(const hs_leak_result_t *r)
 {
-    const double x[] = {r->slope, r->slope_lo, r->slope_hi, r->intercept, r->growth, r->mk_z, r->mk_p,
-                        r->late_slope, r->envelope_growth, r->envelope_fall, r->noise_floor, r->confidence,
-                        r->t0, r->t1};
+    const double x[] = {r->slope, r->slope_lo,   r->slope_hi,        r->intercept,     r->growth,      r->mk_z,
+                        r->mk_p,  r->late_slope, r->envelope_growth, r->envelope_fall, r->noise_floor, r->confidence,
+                        r->t0,    r->t1};
     for (size_t i = 0; i < sizeof(x) / sizeof(x[0]); i++)
         ck_assert_msg(isfinite(x[i]), "field %zu is %g (%s)", i, x[i], r->reason);
     ck_assert(r->confidence >= 0 && r->confidence <= 1);
@@ -227,8 +206,8 @@ START_TEST(noisy_series_get_the_right_verdict_for_every_seed)
         min_conf = fmin(min_conf, r.confidence);
         max_conf = fmax(max_conf, r.confidence);
     }
-    printf("%-30s noisy (sd %.0f KiB): %d/%d right, confidence %.3f..%.3f; last: %s\n", c->name, c->noise / KIB,
-           right, SEEDS, min_conf, max_conf, r.reason);
+    printf("%-30s noisy (sd %.0f KiB): %d/%d right, confidence %.3f..%.3f; last: %s\n", c->name, c->noise / KIB, right,
+           SEEDS, min_conf, max_conf, r.reason);
     ck_assert_msg(right == SEEDS, "%s: %d/%d right", c->name, right, SEEDS);
     if (c->leaking)
         ck_assert(min_conf > 0.99);
@@ -290,8 +269,7 @@ START_TEST(slope_is_accurate_and_its_interval_covers_the_truth)
         size_t n = make_series(series, c, c->noise, seed);
         hs_leak_result_t r;
         ck_assert_int_eq(hs_leak_analyze(series, n, &p, scratch, SCRATCH_LEN, &r), 0);
-        ck_assert_msg(fabs(r.slope / (10 * KIB) - 1) < 0.05, "slow seed %llu: %.1f", (unsigned long long)seed,
-                      r.slope);
+        ck_assert_msg(fabs(r.slope / (10 * KIB) - 1) < 0.05, "slow seed %llu: %.1f", (unsigned long long)seed, r.slope);
     }
 }
 END_TEST
@@ -625,9 +603,9 @@ END_TEST
 START_TEST(a_leak_needs_a_site_to_blame)
 {
     double t = 10 * MIB;
-    ck_assert(!hs_leak_is_blamed(1, 0, 0, 0, t));           /* process grows, no site carries it */
-    ck_assert(hs_leak_is_blamed(1, 1, 1 * MIB, 0, t));      /* the live detector's case */
-    ck_assert(hs_leak_is_blamed(0, 3, t, 0.95, t));         /* sites together, the fastest sure */
+    ck_assert(!hs_leak_is_blamed(1, 0, 0, 0, t));      /* process grows, no site carries it */
+    ck_assert(hs_leak_is_blamed(1, 1, 1 * MIB, 0, t)); /* the live detector's case */
+    ck_assert(hs_leak_is_blamed(0, 3, t, 0.95, t));    /* sites together, the fastest sure */
     ck_assert(!hs_leak_is_blamed(0, 3, t, 0.9, t));
     ck_assert(!hs_leak_is_blamed(0, 3, t - 1, 0.99, t));
     ck_assert(!hs_leak_is_blamed(0, 0, t, 1, t));

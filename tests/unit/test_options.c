@@ -71,9 +71,28 @@ START_TEST(size_grammar)
     ck_assert_uint_eq(size_of("0.1K"), 102); /* whole bytes, rounded down */
     ck_assert_uint_eq(size_of("17179869183G"), (((uint64_t)1 << 34) - 1) << 30);
     ck_assert_uint_eq(size_of("18446744073709551615"), UINT64_MAX);
-    const char *bad[] = {"",    "abc", "12x", "-5",  "+5",  " 5",   "5 ",  "1e3", "0x10",
-                         "1.5", "1.K", "1.",  ".",   ".K",  "K",    "5B",  "5iB", "5KBi",
-                         "5KK", "99999999999999999999999", "17179869184G", "18446744073709551616"};
+    const char *bad[] = {"",
+                         "abc",
+                         "12x",
+                         "-5",
+                         "+5",
+                         " 5",
+                         "5 ",
+                         "1e3",
+                         "0x10",
+                         "1.5",
+                         "1.K",
+                         "1.",
+                         ".",
+                         ".K",
+                         "K",
+                         "5B",
+                         "5iB",
+                         "5KBi",
+                         "5KK",
+                         "99999999999999999999999",
+                         "17179869184G",
+                         "18446744073709551616"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         ck_assert_msg(hs_opt_parse_size(bad[i], &v) != 0, "size '%s' taken", bad[i]);
 }
@@ -136,8 +155,8 @@ START_TEST(signal_grammar)
     snprintf(max, sizeof(max), "%d", SIGRTMAX);
     ck_assert_int_eq(signal_of(max), SIGRTMAX);
     snprintf(max, sizeof(max), "%d", SIGRTMAX + 1);
-    const char *bad[] = {"9", "19", "11", "7", "8", "4", "KILL", "SIGSTOP", "SEGV", "SIGNOPE",
-                         "SIG", "sig", "999", "-1", "12x", "USR2 ", "SIGSIGUSR2", max};
+    const char *bad[] = {"9",       "19",  "11",  "7",   "8",  "4",   "KILL",  "SIGSTOP",    "SEGV",
+                         "SIGNOPE", "SIG", "sig", "999", "-1", "12x", "USR2 ", "SIGSIGUSR2", max};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         ck_assert_msg(hs_opt_parse_signal(bad[i], &b) != 0, "signal '%s' taken", bad[i]);
 }
@@ -219,12 +238,18 @@ START_TEST(formats_parse_back)
         uint64_t v;
         const char *text;
     } cases[] = {
-        {HS_OPT_SAMPLE_RATE, 524288, "524288"}, {HS_OPT_SAMPLE_RATE, (uint64_t)1 << 40, "1099511627776"},
-        {HS_OPT_MAX_DEPTH, 16, "16"},           {HS_OPT_INTERVAL, 30000, "30"},
-        {HS_OPT_INTERVAL, 500, "0.500"},        {HS_OPT_INTERVAL, 10, "0.010"},
-        {HS_OPT_INTERVAL, 1250, "1.250"},       {HS_OPT_LEAK_WINDOW, 0, "0"},
-        {HS_OPT_SIGNAL, 12, "12"},              {HS_OPT_SIGNAL, 0, "off"},
-        {HS_OPT_DISABLE, 1, "1"},               {HS_OPT_SEED, UINT64_MAX, "18446744073709551615"},
+        {HS_OPT_SAMPLE_RATE, 524288, "524288"},
+        {HS_OPT_SAMPLE_RATE, (uint64_t)1 << 40, "1099511627776"},
+        {HS_OPT_MAX_DEPTH, 16, "16"},
+        {HS_OPT_INTERVAL, 30000, "30"},
+        {HS_OPT_INTERVAL, 500, "0.500"},
+        {HS_OPT_INTERVAL, 10, "0.010"},
+        {HS_OPT_INTERVAL, 1250, "1.250"},
+        {HS_OPT_LEAK_WINDOW, 0, "0"},
+        {HS_OPT_SIGNAL, 12, "12"},
+        {HS_OPT_SIGNAL, 0, "off"},
+        {HS_OPT_DISABLE, 1, "1"},
+        {HS_OPT_SEED, UINT64_MAX, "18446744073709551615"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         const hs_option_t *o = &hs_options[cases[i].id];
@@ -352,15 +377,9 @@ static void capture_stderr(void (*fn)(void *), void *arg, char *out, size_t n)
     out[len > 0 ? len : 0] = '\0';
 }
 
-static void load(void *cfg)
-{
-    hs_config_load(cfg);
-}
+static void load(void *cfg) { hs_config_load(cfg); }
 
-static void print(void *cfg)
-{
-    hs_config_print(cfg);
-}
+static void print(void *cfg) { hs_config_print(cfg); }
 
 START_TEST(load_warns_once_and_keeps_defaults)
 {
@@ -400,14 +419,18 @@ START_TEST(print_is_one_line_per_option)
     const char *line = err;
     for (int i = 0; i < HS_OPT_COUNT; i++) {
         ck_assert_msg(strncmp(line, "heapscope: config ", 18) == 0, "line %d: %.60s", i, line);
-        ck_assert_msg(strncmp(line + 18, hs_options[i].env, strlen(hs_options[i].env)) == 0, "line %d: %.60s", i,
-                      line);
+        ck_assert_msg(strncmp(line + 18, hs_options[i].env, strlen(hs_options[i].env)) == 0, "line %d: %.60s", i, line);
         line = strchr(line, '\n') + 1;
     }
     ck_assert_msg(strncmp(line, "heapscope: config TMPDIR=", 25) == 0, "last line: %s", line);
-    const char *expect[] = {"HEAPSCOPE_SAMPLE_RATE=524288", "HEAPSCOPE_INTERVAL=0.250", "HEAPSCOPE_SIGNAL=12",
-                            "HEAPSCOPE_ONLY=(all)", "HEAPSCOPE_LOG=(stderr)", "HEAPSCOPE_LEAK_THRESHOLD=10485760",
-                            "HEAPSCOPE_OUTPUT=heapscope.%e.%p.hsd", "HEAPSCOPE_FOLLOW_EXEC=1"};
+    const char *expect[] = {"HEAPSCOPE_SAMPLE_RATE=524288",
+                            "HEAPSCOPE_INTERVAL=0.250",
+                            "HEAPSCOPE_SIGNAL=12",
+                            "HEAPSCOPE_ONLY=(all)",
+                            "HEAPSCOPE_LOG=(stderr)",
+                            "HEAPSCOPE_LEAK_THRESHOLD=10485760",
+                            "HEAPSCOPE_OUTPUT=heapscope.%e.%p.hsd",
+                            "HEAPSCOPE_FOLLOW_EXEC=1"};
     for (size_t i = 0; i < sizeof(expect) / sizeof(expect[0]); i++) {
         snprintf(want, sizeof(want), "heapscope: config %s\n", expect[i]);
         ck_assert_msg(strstr(err, want), "no '%s' in:\n%s", expect[i], err);

@@ -194,7 +194,10 @@ static void decode_mapping(pb_t *m, dmapping_t *d)
         case 4: d->offset = v; break;
         case 5: d->filename = (int64_t)v; break;
         case 6: d->build_id = (int64_t)v; break;
-        case 7: case 8: case 9: case 10:
+        case 7:
+        case 8:
+        case 9:
+        case 10:
             ck_assert_uint_eq(v, 1); /* false is omitted */
             d->has[f - 7] = 1;
             break;
@@ -442,8 +445,8 @@ static hs_pprof_t *small_heap_profile(void)
     hs_pprof_period(p, "space", "bytes", 524288);
     hs_pprof_time(p, 1700000000123456789, 3000000000);
     hs_pprof_comment(p, "heapscope test");
-    uint64_t exe = hs_pprof_mapping(p, 0x555555554000, 0x555555556000, 0x1000, "/usr/bin/demo", "abcdef0123", 1, 1,
-                                    1, 1);
+    uint64_t exe =
+        hs_pprof_mapping(p, 0x555555554000, 0x555555556000, 0x1000, "/usr/bin/demo", "abcdef0123", 1, 1, 1, 1);
     uint64_t libc = hs_pprof_mapping(p, 0x7ffff7c28000, 0x7ffff7dbd000, 0x28000, "/lib/libc.so.6", NULL, 0, 0, 0, 0);
     ck_assert_uint_eq(exe, 1);
     ck_assert_uint_eq(libc, 2);
@@ -620,8 +623,8 @@ START_TEST(repeated_scalars_are_packed_past_two)
     ck_assert_int_eq(hs_pprof_sample(p, three, 3, vals3, 3, NULL, 0), 0);
     n = first_sample_bytes(p, got, sizeof(got));
     /* Three: one length-delimited field each (wire type 2). */
-    static const uint8_t packed[] = {0x0a, 3, 3, 1, 2, 0x12, 13, 5, 0xac, 0x02, 0xff, 0xff, 0xff,
-                                     0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01};
+    static const uint8_t packed[] = {0x0a, 3,    3,    1,    2,    0x12, 13,   5,    0xac, 0x02,
+                                     0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01};
     ck_assert_uint_eq(n, sizeof(packed));
     ck_assert_mem_eq(got, packed, n);
     dprofile_t *d = round_trip(p);

@@ -212,9 +212,9 @@ typedef struct {
     hs_read_status_t open_status;
     hs_read_status_t final;
     hs_read_error_t err;
-    size_t ok;                 /* records returned */
-    size_t offsets[MAX_RECS];  /* their offsets */
-    size_t totals[MAX_RECS];   /* their framed lengths */
+    size_t ok;                /* records returned */
+    size_t offsets[MAX_RECS]; /* their offsets */
+    size_t totals[MAX_RECS];  /* their framed lengths */
     int decode_failures;
     int saw_end;
     size_t capacity;
@@ -1013,10 +1013,7 @@ static void sites_count_huge(hs_enc_t *e)
     sites_head(e, 0xffffffffu);
     enc_thread_site(e, 1, 0x401000, 1, 0);
 }
-static void sites_count_overflows(hs_enc_t *e) /* count x 32 wraps to 0 in 32 bits */
-{
-    sites_head(e, 0x08000000u);
-}
+static void sites_count_overflows(hs_enc_t *e) /* count x 32 wraps to 0 in 32 bits */ { sites_head(e, 0x08000000u); }
 static void sites_trailing(hs_enc_t *e)
 {
     sites_ok(e);
@@ -1137,8 +1134,8 @@ START_TEST(test_payload_validation)
     char want_subject[32];
     snprintf(want_subject, sizeof(want_subject), "%s record", hs_reader_type_name(payload_cases[i].type));
     ck_assert_str_eq(err.subject, want_subject);
-    ck_assert_msg(strstr(err.why, payload_cases[i].why) != NULL, "%s: '%s' lacks '%s'", payload_cases[i].name,
-                  err.why, payload_cases[i].why);
+    ck_assert_msg(strstr(err.why, payload_cases[i].why) != NULL, "%s: '%s' lacks '%s'", payload_cases[i].name, err.why,
+                  payload_cases[i].why);
 }
 END_TEST
 
@@ -1301,8 +1298,7 @@ START_TEST(test_error_messages)
     copy[d.rec_start[5] + 20] ^= 1;
     read_all(copy, d.enc.len, &res);
     hs_reader_format_error(&res.err, msg, sizeof(msg));
-    ck_assert_msg(strncmp(msg, "corrupt SNAPSHOT record at byte offset 372: checksum mismatch", 61) == 0, "%s",
-                  msg);
+    ck_assert_msg(strncmp(msg, "corrupt SNAPSHOT record at byte offset 372: checksum mismatch", 61) == 0, "%s", msg);
     ck_assert_uint_eq(d.rec_start[5], 372);
 
     hs_record_t rec = one_record(&d, 2);

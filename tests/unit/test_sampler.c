@@ -21,10 +21,10 @@ static uint64_t stream_size(uint64_t *x)
     *x = *x * 6364136223846793005ull + 1442695040888963407ull;
     uint64_t r = *x >> 33;
     if (r % 1000 == 0)
-        return 1u << 20;               /* 1 MiB, 0.1% */
+        return 1u << 20; /* 1 MiB, 0.1% */
     if (r % 10 == 0)
-        return 512 + r % 8192;         /* medium, ~10% */
-    return 8 + r % 248;                /* small */
+        return 512 + r % 8192; /* medium, ~10% */
+    return 8 + r % 248;        /* small */
 }
 
 static estimate_t run_stream(uint64_t seed, uint64_t rate, uint64_t total_bytes)
@@ -108,8 +108,7 @@ START_TEST(estimates_are_unbiased_over_many_runs)
         estimate_t e = run_stream(1000 + (uint64_t)i, rate, total);
         double err = e.est_bytes / e.true_bytes - 1;
         double se = 1 / sqrt((double)e.samples);
-        ck_assert_msg(fabs(err) < 4 * se, "run %d: bytes error %.2f%% > 4 SE (%.2f%%)", i, 100 * err,
-                      400 * se);
+        ck_assert_msg(fabs(err) < 4 * se, "run %d: bytes error %.2f%% > 4 SE (%.2f%%)", i, 100 * err, 400 * se);
         mean_err += err / runs;
         sq += err * err / runs;
         mean_obj_err += (e.est_objects / e.true_objects - 1) / runs;

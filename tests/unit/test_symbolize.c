@@ -19,55 +19,53 @@
 #include "hs_symbolize.h"
 
 /* Line numbers below are the test's expectations: keep them in step. */
-static const char lib_source[] =
-    "#include <stdlib.h>\n"                                                  /* 1 */
-    "static void *volatile sink;\n"                                          /* 2 */
-    "static void *last_ra;\n"                                                /* 3 */
-    "__attribute__((noinline)) static void leaf(int n)\n"                    /* 4 */
-    "{\n"                                                                    /* 5 */
-    "    last_ra = __builtin_return_address(0);\n"                           /* 6 */
-    "    sink = malloc((size_t)n);\n"                                        /* 7 */
-    "    free(sink);\n"                                                      /* 8 */
-    "}\n"                                                                    /* 9 */
-    "static inline __attribute__((always_inline)) int hs_sym_inner(int n)\n" /* 10 */
-    "{\n"                                                                    /* 11 */
-    "    leaf(n + 1);\n"                                                     /* 12 */
-    "    return n * 3;\n"                                                    /* 13 */
-    "}\n"                                                                    /* 14 */
-    "static inline __attribute__((always_inline)) int hs_sym_middle(int n)\n" /* 15 */
-    "{\n"                                                                    /* 16 */
-    "    int r = hs_sym_inner(n * 2);\n"                                     /* 17 */
-    "    return r + 1;\n"                                                    /* 18 */
-    "}\n"                                                                    /* 19 */
-    "int hs_sym_outer(int n)\n"                                              /* 20 */
-    "{\n"                                                                    /* 21 */
-    "    int r = hs_sym_middle(n);\n"                                        /* 22 */
-    "    return r + 5;\n"                                                    /* 23 */
-    "}\n"                                                                    /* 24 */
-    "int hs_sym_plain(int n)\n"                                              /* 25 */
-    "{\n"                                                                    /* 26 */
-    "    leaf(n);\n"                                                         /* 27 */
-    "    return n + 7;\n"                                                    /* 28 */
-    "}\n"                                                                    /* 29 */
-    "void *hs_sym_ra(void) { return last_ra; }\n";                           /* 30 */
+static const char lib_source[] = "#include <stdlib.h>\n"                                                   /* 1 */
+                                 "static void *volatile sink;\n"                                           /* 2 */
+                                 "static void *last_ra;\n"                                                 /* 3 */
+                                 "__attribute__((noinline)) static void leaf(int n)\n"                     /* 4 */
+                                 "{\n"                                                                     /* 5 */
+                                 "    last_ra = __builtin_return_address(0);\n"                            /* 6 */
+                                 "    sink = malloc((size_t)n);\n"                                         /* 7 */
+                                 "    free(sink);\n"                                                       /* 8 */
+                                 "}\n"                                                                     /* 9 */
+                                 "static inline __attribute__((always_inline)) int hs_sym_inner(int n)\n"  /* 10 */
+                                 "{\n"                                                                     /* 11 */
+                                 "    leaf(n + 1);\n"                                                      /* 12 */
+                                 "    return n * 3;\n"                                                     /* 13 */
+                                 "}\n"                                                                     /* 14 */
+                                 "static inline __attribute__((always_inline)) int hs_sym_middle(int n)\n" /* 15 */
+                                 "{\n"                                                                     /* 16 */
+                                 "    int r = hs_sym_inner(n * 2);\n"                                      /* 17 */
+                                 "    return r + 1;\n"                                                     /* 18 */
+                                 "}\n"                                                                     /* 19 */
+                                 "int hs_sym_outer(int n)\n"                                               /* 20 */
+                                 "{\n"                                                                     /* 21 */
+                                 "    int r = hs_sym_middle(n);\n"                                         /* 22 */
+                                 "    return r + 5;\n"                                                     /* 23 */
+                                 "}\n"                                                                     /* 24 */
+                                 "int hs_sym_plain(int n)\n"                                               /* 25 */
+                                 "{\n"                                                                     /* 26 */
+                                 "    leaf(n);\n"                                                          /* 27 */
+                                 "    return n + 7;\n"                                                     /* 28 */
+                                 "}\n"                                                                     /* 29 */
+                                 "void *hs_sym_ra(void) { return last_ra; }\n";                            /* 30 */
 
 /* C++: names come demangled and qualified, from inside a namespace. */
-static const char cxx_source[] =
-    "static void *last_ra;\n"                                                   /* 1 */
-    "extern \"C\" void *hs_sym_ra(void) { return last_ra; }\n"                  /* 2 */
-    "namespace hs {\n"                                                          /* 3 */
-    "struct Box {\n"                                                            /* 4 */
-    "    __attribute__((noinline)) static void leaf(int n);\n"                  /* 5 */
-    "    __attribute__((noinline)) int fill(int n);\n"                          /* 6 */
-    "};\n"                                                                      /* 7 */
-    "void Box::leaf(int n) { last_ra = __builtin_return_address(0); (void)n; }\n" /* 8 */
-    "int Box::fill(int n)\n"                                                    /* 9 */
-    "{\n"                                                                       /* 10 */
-    "    leaf(n);\n"                                                            /* 11 */
-    "    return n + 1;\n"                                                       /* 12 */
-    "}\n"                                                                       /* 13 */
-    "}\n"                                                                       /* 14 */
-    "extern \"C\" int hs_sym_outer(int n) { hs::Box b; return b.fill(n) + 2; }\n"; /* 15 */
+static const char cxx_source[] = "static void *last_ra;\n"                                                      /* 1 */
+                                 "extern \"C\" void *hs_sym_ra(void) { return last_ra; }\n"                     /* 2 */
+                                 "namespace hs {\n"                                                             /* 3 */
+                                 "struct Box {\n"                                                               /* 4 */
+                                 "    __attribute__((noinline)) static void leaf(int n);\n"                     /* 5 */
+                                 "    __attribute__((noinline)) int fill(int n);\n"                             /* 6 */
+                                 "};\n"                                                                         /* 7 */
+                                 "void Box::leaf(int n) { last_ra = __builtin_return_address(0); (void)n; }\n"  /* 8 */
+                                 "int Box::fill(int n)\n"                                                       /* 9 */
+                                 "{\n"                                                                          /* 10 */
+                                 "    leaf(n);\n"                                                               /* 11 */
+                                 "    return n + 1;\n"                                                          /* 12 */
+                                 "}\n"                                                                          /* 13 */
+                                 "}\n"                                                                          /* 14 */
+                                 "extern \"C\" int hs_sym_outer(int n) { hs::Box b; return b.fill(n) + 2; }\n"; /* 15 */
 
 static char dir[64];
 static char lib_dwarf[128], lib_nodwarf[128], lib_cxx[128], lib_split[128], not_elf[128], truncated[128], fifo[128];
@@ -188,16 +186,10 @@ static void check_inline_chain(const char *path)
     hs_symbolizer_free(s);
 }
 
-START_TEST(inline_chain_innermost_first_with_call_lines)
-{
-    check_inline_chain(lib_dwarf);
-}
+START_TEST(inline_chain_innermost_first_with_call_lines) { check_inline_chain(lib_dwarf); }
 END_TEST
 
-START_TEST(separate_debug_info_through_debuglink)
-{
-    check_inline_chain(lib_split);
-}
+START_TEST(separate_debug_info_through_debuglink) { check_inline_chain(lib_split); }
 END_TEST
 
 START_TEST(plain_call_site_line)
@@ -272,9 +264,8 @@ START_TEST(missing_file_warns_once)
     hs_symbolizer_t *s = new_symbolizer(&w);
     hs_sym_line_t out[8];
     for (int i = 0; i < 5; i++)
-        ck_assert_int_eq(hs_symbolizer_lookup(s, "/nonexistent/libgone.so", NULL, 0, 0x1000, 0x1234 + (uint64_t)i,
-                                              out, 8),
-                         0);
+        ck_assert_int_eq(
+            hs_symbolizer_lookup(s, "/nonexistent/libgone.so", NULL, 0, 0x1000, 0x1234 + (uint64_t)i, out, 8), 0);
     ck_assert_int_eq(w.count, 1);
     ck_assert_msg(strstr(w.last, "heapscope: warning: /nonexistent/libgone.so: cannot open") == w.last, "%s", w.last);
     /* " (deleted)" names the same file. */
@@ -322,8 +313,7 @@ START_TEST(cache_returns_identical_pointers)
     hs_sym_line_t a[8], b[8];
     ck_assert_int_eq(hs_symbolizer_lookup(s, lib_dwarf, l.id, l.id_len, l.bias, pc, a, 8), 3);
     /* Same file, another load bias, same ELF address: the same entry. */
-    ck_assert_int_eq(hs_symbolizer_lookup(s, lib_dwarf, l.id, l.id_len, 0x10000000, pc - l.bias + 0x10000000, b, 8),
-                     3);
+    ck_assert_int_eq(hs_symbolizer_lookup(s, lib_dwarf, l.id, l.id_len, 0x10000000, pc - l.bias + 0x10000000, b, 8), 3);
     uint64_t hits, resolved;
     hs_symbolizer_counts(s, &hits, &resolved);
     ck_assert_uint_eq(hits, 1);

@@ -25,8 +25,8 @@ START_TEST(tenths_are_one_decimal_above_bytes)
     ck_assert_str_eq(bytes(65536, HS_TEXT_BYTES_TENTHS), "64.0 KiB");
     ck_assert_str_eq(bytes(10.7 * 1048576, HS_TEXT_BYTES_TENTHS), "10.7 MiB");
     ck_assert_str_eq(bytes(-3.25 * 1048576, HS_TEXT_BYTES_TENTHS), "-3.2 MiB"); /* a tie: to even */
-    ck_assert_str_eq(bytes(1280, HS_TEXT_BYTES_TENTHS), "1.2 KiB");              /* 1.25 KiB: to even */
-    ck_assert_str_eq(bytes(1382.4, HS_TEXT_BYTES_TENTHS), "1.4 KiB");            /* 1.35 KiB, not a tie in binary */
+    ck_assert_str_eq(bytes(1280, HS_TEXT_BYTES_TENTHS), "1.2 KiB");             /* 1.25 KiB: to even */
+    ck_assert_str_eq(bytes(1382.4, HS_TEXT_BYTES_TENTHS), "1.4 KiB");           /* 1.35 KiB, not a tie in binary */
     ck_assert_str_eq(bytes(8.0 * 1152921504606846976.0, HS_TEXT_BYTES_TENTHS), "8.0 EiB");
     ck_assert_str_eq(bytes(-0.3, HS_TEXT_BYTES_TENTHS), "0 B"); /* never "-0" */
 }

@@ -192,8 +192,8 @@ START_TEST(a_child_without_the_fork_handlers_never_writes)
     pid_t child = fork();
     ck_assert_int_ge(child, 0);
     if (child == 0) {
-        int ok = hs_writer_owned_by_caller() == 0 && hs_writer_append("XX", 2) == -1 &&
-                 hs_writer_open(&id, "YY", 2) == -1;
+        int ok =
+            hs_writer_owned_by_caller() == 0 && hs_writer_append("XX", 2) == -1 && hs_writer_open(&id, "YY", 2) == -1;
         hs_writer_give_up();
         _exit(ok ? 0 : 1);
     }
