@@ -6,8 +6,10 @@
 # defined by B (objdump -t). Fails on any cycle, printing it, and on any
 # module outside interposer/preload/ that depends on one inside it (the unit
 # tests link every interposer module but those; see the Makefile). Usage:
-# audit-deps.sh [-v] [BUILD_DIR] (default build), from the source tree; -v
-# also prints every dependency with one symbol that makes it.
+# audit-deps.sh [-v] [BUILD_DIR [lib|cli]] (default build lib), from the
+# source tree; -v also prints every dependency with one symbol that makes it.
+# With cli it audits the heapscope CLI's objects (analyzer/ and common/) for
+# cycles the same way.
 #
 # The layering, top to bottom (docs/interposer.md, "Modules"); a module calls
 # only modules below it, or beside it without a loop:
@@ -26,7 +28,9 @@ set -eu
 verbose=0
 if [ "${1:-}" = -v ]; then verbose=1; shift; fi
 build=${1:-build}
-dir="$build/lib"
+part=${2:-lib}
+case $part in lib | cli) ;; *) echo "audit-deps: the part is lib or cli, not '$part'" >&2; exit 2 ;; esac
+dir="$build/$part"
 [ -d "$dir" ] || { echo "audit-deps: $dir missing (build the library first)" >&2; exit 1; }
 # Only the objects of sources that still exist: a build directory keeps the
 # objects of removed or renamed files, which are not in the library.
@@ -46,9 +50,11 @@ symbols() {
     for o in $objs; do
         m=${o#"$dir"/}
         m=${m%.o}
-        objdump -t "$o" | awk -v m="$m" '
+        # The library's modules talk through hidden symbols; the CLI has no
+        # exports to tell apart, so every global definition counts there.
+        objdump -t "$o" | awk -v m="$m" -v part="$part" '
             / \*UND\*/ { print "U", m, $NF; next }
-            $2 == "g" && / \.hidden / { print "D", m, $NF }'
+            $2 == "g" && (part == "cli" || / \.hidden /) { print "D", m, $NF }'
     done
 }
 
