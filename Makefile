@@ -77,12 +77,27 @@ $(CLI): $(patsubst %.c,$(BUILD)/cli/%.o,$(CLI_SRCS))
 	$(call say,CC)$(CC) $(CFLAGS) -o $@ $^ -ldw -lelf -lz -lm
 
 # Unit tests link the modules they test as objects compiled once (compiling
-# every module into every test took most of a clean build): all of common/
-# and every interposer module outside preload/. A test sees common/ and
-# interposer/.
-UNIT_OBJS := $(patsubst %.c,$(BUILD)/unitobj/%.o,$(COMMON_SRCS) $(UNIT_LIB_SRCS))
+# every module into every test took most of a clean build): all of common/,
+# every interposer module outside preload/, and every analyzer module but
+# main.c (the CLI's entry point), from two archives, so that a test pulls in
+# only what it calls and the two sides' modules never meet in one link. A
+# test sees common/, interposer/ and analyzer/.
+UNIT_LIB_OBJS := $(patsubst %.c,$(BUILD)/unitobj/%.o,$(COMMON_SRCS) $(UNIT_LIB_SRCS))
+UNIT_CLI_OBJS := $(patsubst %.c,$(BUILD)/unitobj/%.o,$(filter-out analyzer/main.c,$(wildcard analyzer/*.c)))
+UNIT_OBJS := $(UNIT_LIB_OBJS) $(UNIT_CLI_OBJS)
+UNIT_ARCHIVES := $(BUILD)/unitobj/libunit_lib.a $(BUILD)/unitobj/libunit_cli.a
 UNIT_COMPILE = $(CC) $(BASE_CFLAGS) $(UNWIND_CFLAGS) -DUNW_LOCAL_ONLY -pthread $(UNIT_CFLAGS) $(CFLAGS)
-.SECONDARY: $(UNIT_OBJS)
+.SECONDARY: $(UNIT_OBJS) $(UNIT_ARCHIVES)
+
+$(BUILD)/unitobj/libunit_lib.a: $(UNIT_LIB_OBJS)
+	$(call say,AR)rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/unitobj/libunit_cli.a: $(UNIT_CLI_OBJS)
+	$(call say,AR)rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/unitobj/analyzer/%.o: analyzer/%.c $(wildcard common/*.h analyzer/*.h)
+	@mkdir -p $(dir $@)
+	$(call say,CC)$(UNIT_COMPILE) $(CLI_INC) -c $< -o $@
 
 $(BUILD)/unitobj/interposer/%.o: interposer/%.c $(LIB_HEADERS)
 	@mkdir -p $(dir $@)
@@ -92,10 +107,10 @@ $(BUILD)/unitobj/common/%.o: common/%.c $(wildcard common/*.h)
 	@mkdir -p $(dir $@)
 	$(call say,CC)$(UNIT_COMPILE) $(COMMON_INC) -c $< -o $@
 
-$(BUILD)/unit/%: tests/unit/%.c $(UNIT_OBJS) $(LIB_HEADERS) $(wildcard tests/unit/*.h)
+$(BUILD)/unit/%: tests/unit/%.c $(UNIT_ARCHIVES) $(LIB_HEADERS) $(wildcard analyzer/*.h tests/unit/*.h)
 	@mkdir -p $(dir $@)
-	$(call say,CC)$(UNIT_COMPILE) $(LIB_INC) -Itests/unit -o $@ $< $(UNIT_OBJS) $$(pkg-config --cflags --libs check) \
-	    $(UNWIND_LIBS) -ldw -lelf -ldl -lm -lz
+	$(call say,CC)$(UNIT_COMPILE) $(LIB_INC) -Ianalyzer -Itests/unit -o $@ $< -Wl,--start-group $(UNIT_ARCHIVES) -Wl,--end-group \
+	    $$(pkg-config --cflags --libs check) $(UNWIND_LIBS) -ldw -lelf -ldl -lm -lz
 
 # Victim and helper programs for integration tests: plain C, as users build.
 $(BUILD)/progs/%: tests/progs/%.c

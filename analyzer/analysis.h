@@ -11,7 +11,7 @@
 #include <stdint.h>
 
 #include "hs_leak.h"
-#include "hs_symbolize.h"
+#include "symbolize.h"
 #include "input.h"
 #include "model.h"
 #include "sites.h"

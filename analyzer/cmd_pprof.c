@@ -18,7 +18,7 @@
 #include "args.h"
 #include "cli.h"
 #include "hs_pprof.h"
-#include "hs_symbolize.h"
+#include "symbolize.h"
 #include "input.h"
 #include "model.h"
 #include "sites.h"

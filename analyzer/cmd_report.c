@@ -12,7 +12,7 @@
 #include "analysis.h"
 #include "cli.h"
 #include "hs_options.h"
-#include "hs_symbolize.h"
+#include "symbolize.h"
 #include "input.h"
 #include "report_print.h"
 

@@ -122,9 +122,10 @@ void hs_record_path_predict(const char *tmpl, char *const *cmd, char *out, size_
             snprintf(out, cap, "%s/%s (%s is not a file)", tmp, base_name(path), path);
             return;
         }
-        char numbered[sizeof(path) + 8];
+        char numbered[sizeof(path) + 16]; /* room for ".<int>" */
         for (int i = 1; i < NUMBERED_NAMES; i++) {
-            snprintf(numbered, sizeof(numbered), "%s.%d", path, i);
+            if ((size_t)snprintf(numbered, sizeof(numbered), "%s.%d", path, i) >= sizeof(numbered))
+                break;
             if (lstat(numbered, &st) != 0 && errno == ENOENT) {
                 snprintf(out, cap, "%s (%s exists)", numbered, base_name(path));
                 return;

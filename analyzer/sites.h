@@ -7,7 +7,7 @@
 
 #include <stdint.h>
 
-#include "hs_symbolize.h"
+#include "symbolize.h"
 #include "model.h"
 
 typedef struct {

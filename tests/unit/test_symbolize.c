@@ -16,7 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "hs_symbolize.h"
+#include "symbolize.h"
 
 /* Line numbers below are the test's expectations: keep them in step. */
 static const char lib_source[] = "#include <stdlib.h>\n"                                                   /* 1 */

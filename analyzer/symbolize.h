@@ -1,4 +1,4 @@
-/* hs_symbolize.h - offline symbolization of recorded addresses with
+/* symbolize.h - offline symbolization of recorded addresses with
  * elfutils libdwfl: function names, file:line and inline chains, checked
  * against the build-id recorded at run time. Used by the analyzer (reports,
  * pprof); never by the interposer. Not thread-safe: one symbolizer per thread. */

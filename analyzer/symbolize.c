@@ -1,4 +1,4 @@
-/* hs_symbolize.c - turns (file, load bias, pc) into function, file:line and
+/* symbolize.c - turns (file, load bias, pc) into function, file:line and
  * inline chains with elfutils libdwfl, offline: one Dwfl per ELF file,
  * opened on first use and reported at its own link-time addresses. It must
  * never crash or stall on what a dump names (missing files, directories,
@@ -6,7 +6,7 @@
  * file whose build-id differs from the recorded one. Memory grows only with
  * the files and pcs asked about. Neighbours: the analyzer's model (mappings)
  * and the pprof encoder (Location.line order, innermost first). */
-#include "hs_symbolize.h"
+#include "symbolize.h"
 
 #include <dlfcn.h>
 #include <dwarf.h>
