@@ -6,7 +6,10 @@
 #include <stdint.h>
 
 /* Per-thread sampling stack and the process's snapshot stack. */
-#define HS_ALTSTACK_SAMPLE_SIZE (64u * 1024)
+/* The sampling stack needs ~12 KiB of its own, but a host signal handler
+ * that interrupts an unwind runs on it too (without a sigaltstack), so it
+ * gets room for one: address space only, pages are touched as used. */
+#define HS_ALTSTACK_SAMPLE_SIZE (256u * 1024)
 #define HS_ALTSTACK_SNAPSHOT_SIZE (256u * 1024)
 
 /* Maps a stack of `size` bytes under a guard page; returns its top, or NULL. */

@@ -22,7 +22,7 @@
 #   the worst malloc+free latency with snapshots every 0.1 s is printed as a
 #   note (never asserted).
 # HS_LIB=/path/libheapscope.so (and HS_CLI) test another build of the library;
-# HS_CASES="smallstack altstack coro sigexit forkcount threads mallinfo frag"
+# HS_CASES="smallstack altstack coro bighandler sigexit forkcount threads mallinfo frag"
 # runs only the cases named. Every wait is bounded by timeout(1).
 set -eu
 T=hostharm
@@ -94,12 +94,13 @@ dumps_intact() {
 }
 
 # ---- small stacks ----
-for mode in smallstack altstack coro; do
+for mode in smallstack altstack coro bighandler; do
     want "$mode" || continue
     case $mode in
     smallstack) check "a 16 KiB-stack thread that creates threads and allocates" ;;
     altstack) check "malloc/free in a signal handler on an 8 KiB sigaltstack, 2000 signals" ;;
     coro) check "makecontext coroutines on 8 KiB stacks allocating a few calls deep" ;;
+    bighandler) check "a signal handler needing 96 KiB of stack interrupting sampled allocations" ;;
     esac
     run "${mode}_base" 20 "$V" "$mode"
     status_ok "${mode}_base" 20
