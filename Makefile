@@ -174,19 +174,31 @@ demo: deps
 # libFuzzer over the dump reader and the model (tests/fuzz/fuzz_dump.c): seeds
 # are fresh dumps of build/progs; the corpus persists in $(BUILD)/fuzz/corpus
 # and crashing inputs land in $(BUILD)/fuzz/. Fails on a crash, leak or OOM.
+# The live service's request parser (tests/fuzz/fuzz_http.c) shares the
+# time: FUZZ_SECONDS/2 (at least 1), its corpus in $(BUILD)/fuzz/corpus-http
+# and its crashing inputs named $(BUILD)/fuzz/http-*.
 FUZZ_SECONDS ?= 60
 FUZZ_SRCS := common/hs_codec.c common/hs_reader.c analyzer/model.c tests/fuzz/fuzz_dump.c
+FUZZ_HTTP_SRCS := interposer/http_request.c tests/fuzz/fuzz_http.c
+FUZZ_CC = clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -D_GNU_SOURCE
 $(BUILD)/fuzz/fuzz_dump: $(FUZZ_SRCS) $(wildcard common/*.h analyzer/*.h)
 	@mkdir -p $(dir $@)
-	$(call say,CC)clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -D_GNU_SOURCE \
-	    -Icommon -Ianalyzer -o $@ $(FUZZ_SRCS) -lz
+	$(call say,CC)$(FUZZ_CC) -Icommon -Ianalyzer -o $@ $(FUZZ_SRCS) -lz
+
+$(BUILD)/fuzz/fuzz_http: $(FUZZ_HTTP_SRCS) interposer/http_request.h
+	@mkdir -p $(dir $@)
+	$(call say,CC)$(FUZZ_CC) -Iinterposer -o $@ $(FUZZ_HTTP_SRCS)
 
 fuzz: deps
-	$(MAKE) $(LIB) progs $(BUILD)/fuzz/fuzz_dump
+	$(MAKE) $(LIB) progs $(BUILD)/fuzz/fuzz_dump $(BUILD)/fuzz/fuzz_http
 	@sh tests/fuzz/seeds.sh $(BUILD)/fuzz/seeds
-	@mkdir -p $(BUILD)/fuzz/corpus
-	$(BUILD)/fuzz/fuzz_dump -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=512 -malloc_limit_mb=128 \
-	    -artifact_prefix=$(BUILD)/fuzz/ -print_final_stats=1 $(BUILD)/fuzz/corpus $(BUILD)/fuzz/seeds
+	@sh tests/fuzz/http_seeds.sh $(BUILD)/fuzz/seeds-http
+	@mkdir -p $(BUILD)/fuzz/corpus $(BUILD)/fuzz/corpus-http
+	$(BUILD)/fuzz/fuzz_dump -max_total_time=$$(( $(FUZZ_SECONDS) - $(FUZZ_SECONDS) / 2 )) -timeout=10 -rss_limit_mb=512 \
+	    -malloc_limit_mb=128 -artifact_prefix=$(BUILD)/fuzz/ -print_final_stats=1 $(BUILD)/fuzz/corpus $(BUILD)/fuzz/seeds
+	$(BUILD)/fuzz/fuzz_http -max_total_time=$$(( $(FUZZ_SECONDS) / 2 > 0 ? $(FUZZ_SECONDS) / 2 : 1 )) -timeout=10 \
+	    -rss_limit_mb=512 -malloc_limit_mb=128 -max_len=12288 -dict=tests/fuzz/http.dict -artifact_prefix=$(BUILD)/fuzz/http- \
+	    -print_final_stats=1 $(BUILD)/fuzz/corpus-http $(BUILD)/fuzz/seeds-http
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/heapscope

@@ -1,9 +1,11 @@
 #!/bin/sh
-# Fuzzes the dump reader and the model (tests/fuzz/fuzz_dump.c) for
-# FUZZ_SECONDS (default 60) through `make fuzz`, so `make check` and CI fuzz
-# on every run. Prints libFuzzer's final figures (runs, execs/s, coverage);
+# Fuzzes the dump reader and the model (tests/fuzz/fuzz_dump.c) and the live
+# service's request parser (tests/fuzz/fuzz_http.c) for FUZZ_SECONDS (default
+# 60, half each) through `make fuzz`, so `make check` and CI fuzz on every
+# run. Prints libFuzzer's final figures (runs, execs/s, coverage);
 # fails when the fuzzer finds a crash, leak, timeout or out-of-memory input,
-# naming the reproducer (run it again with: build/fuzz/fuzz_dump FILE).
+# naming the reproducer (run it again with: build/fuzz/fuzz_dump FILE, or
+# build/fuzz/fuzz_http for the http-* files).
 set -eu
 BUILD=${BUILD:-build}
 FUZZ_SECONDS=${FUZZ_SECONDS:-60}
@@ -27,7 +29,8 @@ if [ "$rc" != 0 ]; then
         echo "reproducer bytes:" >&2
         od -An -tx1 -v "$artifact" >&2
     fi
-    fail "the fuzzer found a crashing input: $artifact (reproduce: $BUILD/fuzz/fuzz_dump $artifact; log: $log)"
+    case $artifact in */http-*) target=fuzz_http ;; *) target=fuzz_dump ;; esac
+    fail "the fuzzer found a crashing input: $artifact (reproduce: $BUILD/fuzz/$target $artifact; log: $log)"
 fi
-grep -q '^Done [0-9]* runs' "$log" || { tail -n 30 "$log" >&2; fail "no final libFuzzer stats in $log"; }
-echo "ok: fuzzed the reader and the model for ${FUZZ_SECONDS}s without a crash"
+[ "$(grep -c '^Done [0-9]* runs' "$log")" -ge 2 ] || { tail -n 30 "$log" >&2; fail "no final libFuzzer stats of both targets in $log"; }
+echo "ok: fuzzed the reader and the model, then the HTTP request parser, for ${FUZZ_SECONDS}s in all without a crash"
