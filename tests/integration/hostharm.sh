@@ -36,51 +36,8 @@ need "$LIB" "$CLI" "$V"
 # Only the settings each case names.
 for v in $(env | sed -n 's/^\(HEAPSCOPE_[A-Z_]*\)=.*/\1/p'); do unset "$v"; done
 new_workdir
+. tests/bounded.sh
 
-# run NAME SECONDS CMD...: CMD without the library, bounded by SECONDS (then
-# KILL 3 s after TERM); stdout, stderr and status in $W/NAME.{out,err,rc}.
-run() {
-    name=$1 secs=$2; shift 2
-    rc=0
-    timeout -k 3 "$secs" "$@" >"$W/$name.out" 2>"$W/$name.err" || rc=$?
-    echo "$rc" >"$W/$name.rc"
-}
-# traced NAME SECONDS [VAR=VALUE...] CMD...: as run, under the library (and
-# the settings given), the dumps in
-# $W/NAME/ (fresh) as %e.%p.hsd.
-traced() {
-    name=$1 secs=$2; shift 2
-    mkdir -p "$W/$name"
-    rc=0
-    timeout -k 3 "$secs" env LD_PRELOAD="$LIB" HEAPSCOPE_OUTPUT="$W/$name/%e.%p.hsd" "$@" \
-        >"$W/$name.out" 2>"$W/$name.err" || rc=$?
-    echo "$rc" >"$W/$name.rc"
-}
-rc_of() { cat "$W/$1.rc"; }
-# status_ok NAME SECONDS: NAME exited 0; a timeout or a signal is named.
-status_ok() {
-    rc=$(rc_of "$1")
-    case $rc in
-    0) ;;
-    124 | 137) fail "$1: did not exit within $2 s (timeout killed it)" ;;
-    13[0-9] | 1[4-5][0-9]) fail "$1: killed by signal $((rc - 128))$([ "$rc" = 139 ] && echo ' (SIGSEGV)'), stderr: $(head -n 2 "$W/$1.err" | tr '\n' ' ')" ;;
-    *) fail "$1: exit status $rc, stderr: $(head -n 2 "$W/$1.err" | tr '\n' ' ')" ;;
-    esac
-}
-# same_out BASE NAME: NAME printed what BASE (run without the library) did.
-same_out() {
-    if ! cmp -s "$W/$1.out" "$W/$2.out"; then
-        diff "$W/$1.out" "$W/$2.out" | head -n 6 >&2
-        fail "$2: stdout differs from the run without heapscope"
-    fi
-}
-# want CASE: CASE is among $HS_CASES (all when unset).
-want() {
-    case " ${HS_CASES:-all} " in
-    *" all "* | *" $1 "*) return 0 ;;
-    esac
-    return 1
-}
 # dumps_intact NAME: every dump in $W/NAME reads back with integrity ok;
 # prints how many there are.
 dumps_intact() {
