@@ -38,6 +38,16 @@ static field_t field_of(hs_config_t *c, hs_opt_id_t id)
     case HS_OPT_LOG: return (field_t){.str = c->log};
     case HS_OPT_EMPTY_DUMPS: return (field_t){.i = &c->empty_dumps};
     case HS_OPT_VERBOSE: return (field_t){.i = &c->verbose};
+    case HS_OPT_HTTP: return (field_t){.str = c->http};
+    case HS_OPT_HTTP_TOKEN: return (field_t){.str = c->http_token};
+    case HS_OPT_METRICS_SITES: return (field_t){.u32 = &c->metrics_sites};
+    case HS_OPT_ALERT_HEAP: return (field_t){.u64 = &c->alert_heap};
+    case HS_OPT_ALERT_RSS: return (field_t){.u64 = &c->alert_rss};
+    case HS_OPT_ALERT_THREADS: return (field_t){.u64 = &c->alert_threads};
+    case HS_OPT_ALERT_GROWTH: return (field_t){.u64 = &c->alert_growth};
+    case HS_OPT_PPROF_DIR: return (field_t){.str = c->pprof_dir};
+    case HS_OPT_PPROF_INTERVAL: return (field_t){.u64 = &c->pprof_interval_ms};
+    case HS_OPT_PPROF_KEEP: return (field_t){.u32 = &c->pprof_keep};
     case HS_OPT_COUNT: break;
     }
     return (field_t){0};
@@ -111,7 +121,7 @@ void hs_config_print(const hs_config_t *cfg)
         char num[32];
         const char *shown = num;
         if (f.str)
-            shown = f.str[0] ? f.str : hs_opt_default_shown(o);
+            shown = !f.str[0] ? hs_opt_default_shown(o) : id == HS_OPT_HTTP_TOKEN ? "(set, not shown)" : f.str;
         else
             hs_opt_format(o, f.u64 ? *f.u64 : f.u32 ? *f.u32 : (uint64_t)*f.i, num, sizeof(num));
         hs_log("config %s=%s%s%s", o->env, f.str && !f.str[0] ? "(" : "", shown, f.str && !f.str[0] ? ")" : "");

@@ -369,11 +369,13 @@ const char *hs_http_status_text(int status)
     case 401: return "401 Unauthorized";
     case 404: return "404 Not Found";
     case 405: return "405 Method Not Allowed";
+    case 408: return "408 Request Timeout";
     case 409: return "409 Conflict";
     case 413: return "413 Content Too Large";
     case 414: return "414 URI Too Long";
     case 429: return "429 Too Many Requests";
     case 431: return "431 Request Header Fields Too Large";
+    case 501: return "501 Not Implemented";
     case 503: return "503 Service Unavailable";
     default: return "500 Internal Server Error";
     }

@@ -19,6 +19,7 @@
 #include "heapstats.h"
 #include "hs_format.h"
 #include "identity.h"
+#include "live.h"
 #include "log.h"
 #include "real.h"
 #include "schedule.h"
@@ -73,15 +74,21 @@ static void on_signal(int sig)
 
 void hs_lifecycle_at_exit(void)
 {
-    if (atomic_load(&hs_state) == HS_STATE_READY)
+    if (atomic_load(&hs_state) == HS_STATE_READY) {
         hs_schedule_final();
+        hs_live_at_exit();
+    }
 }
 
 /* fork: the parent writes a FORK snapshot (at most one a second); the child
  * starts its own dump with its own counts. No prepare handler: the lock and
  * the encoder a child might inherit mid-snapshot are reset in the child. */
 static void fork_parent(void) { hs_schedule_atfork_parent(); }
-static void fork_child(void) { hs_schedule_atfork_child(); }
+static void fork_child(void)
+{
+    hs_schedule_atfork_child();
+    hs_live_after_fork_child();
+}
 
 static int disable(void)
 {
@@ -134,4 +141,6 @@ void hs_lifecycle_start(void)
     }
     /* release: a thread that sees READY sees the tables and config above */
     atomic_store_explicit(&hs_state, HS_STATE_READY, memory_order_release);
+    if (hs_cfg.http[0])
+        hs_live_start(); /* the one thread we start, and only when asked */
 }

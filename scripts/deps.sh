@@ -5,7 +5,7 @@ set -e
 PKGS="gcc g++ make pkg-config libunwind-dev uthash-dev check zlib1g-dev binutils
       python3 git coreutils valgrind redis-server redis-tools libjemalloc2 libtcmalloc-minimal4 libmimalloc2.0 procps
       libdw-dev libelf-dev libc6-dbg golang-go protobuf-compiler librsvg2-bin clang clang-format libclang-rt-14-dev prometheus
-      libpython3.11-testsuite"
+      libpython3.11-testsuite nginx curl"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -59,6 +59,16 @@ wait_until() {
     done
 }
 
+# live_url LOG [SECONDS]: waits (up to SECONDS, default 10) until LOG, a
+# program's stderr, has the line the live service logs once it listens
+# ("heapscope: live service on http://HOST:PORT/ (pid N)"; start the program
+# with HEAPSCOPE_HTTP=127.0.0.1:0 for a free port) and prints the first such
+# URL without its trailing slash. Returns non-zero when none came in time.
+live_url() {
+    wait_until "${2:-10}" grep -q 'heapscope: live service on http://' "$1" || return 1
+    sed -n 's|.*heapscope: live service on \(http://[^ ]*[^/ ]\)/* .*|\1|p' "$1" | head -n 1
+}
+
 # info DUMP OUT: `heapscope info DUMP` into OUT; fails unless it exits 0 and
 # reports `integrity: ok`.
 info() {

@@ -316,6 +316,9 @@ for cfg in none disabled default; do
         'BEGIN {printf "| %s | %.0f | %.0f | %.2f | %s | %d |\n", c, us / 1000, us / n, us / b, ir, d}'
 done
 
+# The live service (HEAPSCOPE_HTTP): a scrape's cost, serving 10,000 stacks.
+sh tests/bench/live.sh || crashed=1
+
 if [ "$crashed" != 0 ]; then
     echo "bench: at least one run crashed or hung (see above)" >&2
     exit 1
