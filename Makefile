@@ -26,7 +26,8 @@ LIB_LIBS := $(UNWIND_LIBS) -ldl -lm
 
 COMMON_SRCS := $(wildcard common/*.c)
 # The common modules the library links (the rest serve only the analyzer).
-LIB_COMMON_SRCS := common/hs_codec.c common/hs_leak.c common/hs_options.c common/hs_template.c common/hs_text.c
+LIB_COMMON_SRCS := common/hs_codec.c common/hs_leak.c common/hs_options.c common/hs_template.c common/hs_text.c common/hs_pprof.c common/hs_prom.c common/hs_prom_process.c \
+                   common/hs_alert.c common/hs_report_json.c
 # interposer/preload/ holds every file that defines an exported symbol
 # (malloc & co., pthread_create, dlclose, read, pipe2) or the constructor;
 # the unit tests link every other interposer module, so nothing outside
@@ -159,7 +160,7 @@ asan:
 	@for t in build/asan/unit/test_*; do echo "== $$t"; ASAN_OPTIONS=detect_leaks=1 $$t || exit 1; done
 
 bench: deps
-	$(MAKE) all $(BENCH_PROGS) $(BUILD)/bench/libpassthrough.so
+	$(MAKE) all $(BENCH_PROGS) $(BUILD)/bench/libpassthrough.so $(BUILD)/progs/cpu_burn
 	@sh tests/bench/run.sh
 	@sh tests/bench/analyzer.sh
 

@@ -67,6 +67,8 @@ struct hs_analysis_state {
     int ended_at_exit;
     double *scratch;
     size_t scratch_len;
+    hs_analysis_alert_t *alerts;
+    size_t alerts_cap;
 };
 
 typedef struct hs_analysis_state state_t;
@@ -194,6 +196,22 @@ static void on_thread_site(void *ctx, const hs_model_thread_site_t *s)
     c->exited = s->exited;
 }
 
+static void on_alert(void *ctx, const hs_model_alert_t *al)
+{
+    hs_analysis_t *a = ctx;
+    state_t *st = a->state;
+    if (a->nalerts == st->alerts_cap) {
+        size_t cap = st->alerts_cap ? st->alerts_cap * 2 : 16;
+        hs_analysis_alert_t *grown = realloc(st->alerts, cap * sizeof(*grown));
+        if (!grown)
+            return; /* the report lists the alerts it had room for */
+        st->alerts = grown;
+        st->alerts_cap = cap;
+        a->alerts = grown;
+    }
+    st->alerts[a->nalerts++] = (hs_analysis_alert_t){al->offset_s, al->kind, al->event, al->value, al->threshold};
+}
+
 static int pass1(hs_analysis_t *a, int warn, char *err, size_t errlen)
 {
     state_t *st = a->state;
@@ -202,6 +220,7 @@ static int pass1(hs_analysis_t *a, int warn, char *err, size_t errlen)
     a->header = hs_model_header(st->model);
     hs_model_set_thread_cb(st->model, on_thread, a);
     hs_model_set_thread_site_cb(st->model, on_thread_site, a);
+    hs_model_set_alert_cb(st->model, on_alert, a);
     hs_model_snapshot_t snap;
     int rc;
     double est = 0, freed = 0;
@@ -654,6 +673,7 @@ void hs_analysis_free(hs_analysis_t *a)
     free(st->proc);
     free(st->stack_site);
     free(st->scratch);
+    free(st->alerts);
     site_t *s, *tmp;
     HASH_ITER(hh, st->sites, s, tmp)
     {

@@ -55,6 +55,14 @@ typedef struct hs_analysis_thread_site {
     struct hs_analysis_thread_site *next;
 } hs_analysis_thread_site_t;
 
+/* An ALERT record of the dump (a health threshold crossed or recovered). */
+typedef struct {
+    double t; /* seconds since the process started */
+    uint32_t kind, event;
+    double value;
+    uint64_t threshold;
+} hs_analysis_alert_t;
+
 typedef struct {
     double window_s;   /* 0: 300 s, or the whole run when shorter */
     double threshold;  /* bytes of growth over the window, when has_threshold */
@@ -79,6 +87,8 @@ typedef struct hs_analysis {
     const hs_analysis_thread_site_t *thread_sites; /* every creation site, leaking or not */
     char *recommendations[HS_ANALYSIS_MAX_RECOMMENDATIONS];
     size_t nrecommendations;
+    const hs_analysis_alert_t *alerts; /* every ALERT record, in file order */
+    size_t nalerts;
     struct hs_analysis_state *state; /* analysis.c's own: the model, the site tables */
 } hs_analysis_t;
 

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "args.h"
+#include "hs_alert.h"
 #include "cli.h"
 #include "hs_text.h"
 #include "input.h"
@@ -35,6 +36,9 @@ typedef struct {
     double *contribution;
     size_t contribution_capacity;
     double est_inuse_bytes;
+    hs_model_alert_t *alerts; /* ALERT records, in file order */
+    size_t nalerts, alerts_capacity;
+    int alerts_oom;
 } stats_t;
 
 void hs_cmd_stats_usage(FILE *out)
@@ -55,10 +59,30 @@ void hs_cmd_stats_usage(FILE *out)
                  "          est_inuse_bytes,lost_samples,heap_source (sampled, jemalloc,\n"
                  "          tcmalloc or mimalloc)\n"
                  "  --json  {\"file\", \"pid\", \"program\", \"sample_rate\", \"truncated\",\n"
-                 "          \"snapshots\": [{the CSV columns as keys}]}\n"
+                 "          \"snapshots\": [{the CSV columns as keys}], \"alerts\": [{\"offset_s\",\n"
+                 "          \"kind\", \"event\", \"value\", \"threshold\"}]}\n"
+                 "\n"
+                 "Health alerts (HEAPSCOPE_ALERT_*) the dump recorded follow the table, one line\n"
+                 "each, and are the JSON's \"alerts\"; the CSV has no room for them.\n"
                  "\n"
                  "A truncated tail is a warning on stderr (exit 0, the complete snapshots are\n"
                  "printed); a corrupt dump prints nothing but one error line (exit 2).\n" HS_INPUT_USAGE);
+}
+
+static void on_alert(void *ctx, const hs_model_alert_t *a)
+{
+    stats_t *s = ctx;
+    if (s->nalerts == s->alerts_capacity) {
+        size_t cap = s->alerts_capacity ? s->alerts_capacity * 2 : 16;
+        hs_model_alert_t *grown = realloc(s->alerts, cap * sizeof(*grown));
+        if (!grown) {
+            s->alerts_oom = 1;
+            return;
+        }
+        s->alerts = grown;
+        s->alerts_capacity = cap;
+    }
+    s->alerts[s->nalerts++] = *a;
 }
 
 static int stats_push(stats_t *s, const stats_row_t *row)
@@ -193,7 +217,17 @@ static void print_json(FILE *out, const char *path, const hs_model_header_t *h, 
         fprintf(out, ", \"est_inuse_bytes\": %.0f, \"lost_samples\": %" PRIu64 ", \"heap_source\": \"%s\"}",
                 r->est_inuse_bytes, r->lost_samples, hs_reader_heap_source_name(r->heap_source));
     }
-    fputs(s->count ? "\n ]}\n" : "]}\n", out);
+    fputs(s->count ? "\n ],\n \"alerts\": [" : "],\n \"alerts\": [", out);
+    for (size_t i = 0; i < s->nalerts; i++) {
+        const hs_model_alert_t *a = &s->alerts[i];
+        fprintf(
+            out,
+            "%s\n  {\"offset_s\": %.6f, \"kind\": \"%s\", \"event\": \"%s\", \"value\": %.17g, \"threshold\": %" PRIu64
+            "}",
+            i ? "," : "", a->offset_s, hs_reader_alert_kind_name(a->kind), hs_reader_alert_event_name(a->event),
+            a->value, a->threshold);
+    }
+    fputs(s->nalerts ? "\n ]}\n" : "]}\n", out);
 }
 
 /* Control bytes from a dump or argv must not reach the terminal. */
@@ -223,6 +257,16 @@ static void print_table(FILE *out, const char *path, const hs_model_header_t *h,
                 hs_text_bytes((double)r->heap_reserved, HS_TEXT_BYTES_TENTHS, b2, sizeof(b2)),
                 hs_text_bytes((double)r->rss, HS_TEXT_BYTES_TENTHS, b3, sizeof(b3)), r->live_threads, allocs, frees,
                 hs_text_bytes(r->est_inuse_bytes, HS_TEXT_BYTES_TENTHS, b4, sizeof(b4)), r->lost_samples);
+    }
+    /* Only when the dump has ALERT records: a table without them is exactly
+     * a header, the column line and one row per snapshot. */
+    if (s->nalerts)
+        fprintf(out, "alerts (health thresholds, HEAPSCOPE_ALERT_*):\n");
+    for (size_t i = 0; i < s->nalerts; i++) {
+        const hs_model_alert_t *a = &s->alerts[i];
+        char line[256];
+        fprintf(out, "%12.3f  %-11s  %s\n", a->offset_s, hs_reader_alert_event_name(a->event),
+                hs_alert_describe(a->kind, a->event, a->value, a->threshold, line, sizeof(line)));
     }
 }
 
@@ -264,6 +308,7 @@ int hs_cmd_stats(int argc, char **argv)
     }
     stats_t s;
     memset(&s, 0, sizeof(s));
+    hs_model_set_alert_cb(m, on_alert, &s);
     int rc = HS_EXIT_OK;
     hs_model_snapshot_t snap;
     int got;
@@ -279,6 +324,8 @@ int hs_cmd_stats(int argc, char **argv)
             break;
         }
     }
+    if (got != -1 && s.alerts_oom)
+        got = -2;
     if (got == -1) {
         fprintf(stderr, "heapscope: %s\n", err);
         rc = HS_EXIT_BAD_INPUT;
@@ -303,6 +350,7 @@ int hs_cmd_stats(int argc, char **argv)
     }
     free(s.rows);
     free(s.contribution);
+    free(s.alerts);
     hs_model_close(m);
     hs_input_close(in);
     return rc;

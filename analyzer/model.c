@@ -43,6 +43,8 @@ struct hs_model {
     void *thread_ctx;
     hs_model_thread_site_cb thread_site_cb;
     void *thread_site_ctx;
+    hs_model_alert_cb alert_cb;
+    void *alert_ctx;
 };
 
 static char *copy_str(hs_str_t s)
@@ -332,6 +334,23 @@ static int apply_thread_sites(hs_model_t *m, const hs_record_t *rec, const hs_th
     return 0;
 }
 
+static void apply_alert(hs_model_t *m, const hs_alert_rec_t *a)
+{
+    if (!m->alert_cb)
+        return;
+    hs_model_alert_t ma = {
+        .monotonic_ns = a->monotonic_ns,
+        .offset_s = a->monotonic_ns >= m->header.start_monotonic_ns
+                        ? (double)(a->monotonic_ns - m->header.start_monotonic_ns) / 1e9
+                        : 0.0,
+        .kind = a->kind,
+        .event = a->event,
+        .value = a->value,
+        .threshold = a->threshold,
+    };
+    m->alert_cb(m->alert_ctx, &ma);
+}
+
 /* Reads records until a SNAPSHOT has been applied (1), the data ends (0),
  * or something is wrong (-1). */
 static int advance(hs_model_t *m, hs_model_snapshot_t *snap, hs_read_error_t *e, int stop_after_header)
@@ -369,6 +388,7 @@ static int advance(hs_model_t *m, hs_model_snapshot_t *snap, hs_read_error_t *e,
         case HS_REC_THREAD: rc = apply_thread(m, &rec, &d.u.thread, e); break;
         case HS_REC_THREAD_SITES: rc = apply_thread_sites(m, &rec, &d.u.thread_sites, e); break;
         case HS_REC_SNAPSHOT: return apply_snapshot(m, &rec, &d.u.snapshot, snap, e) ? -1 : 1;
+        case HS_REC_ALERT: apply_alert(m, &d.u.alert); break;
         default: break;
         }
         if (rc)
@@ -478,6 +498,12 @@ void hs_model_set_thread_cb(hs_model_t *m, hs_model_thread_cb cb, void *ctx)
     m->thread_cb = cb;
     m->thread_ctx = ctx;
 }
+void hs_model_set_alert_cb(hs_model_t *m, hs_model_alert_cb cb, void *ctx)
+{
+    m->alert_cb = cb;
+    m->alert_ctx = ctx;
+}
+
 void hs_model_set_thread_site_cb(hs_model_t *m, hs_model_thread_site_cb cb, void *ctx)
 {
     m->thread_site_cb = cb;

@@ -77,6 +77,19 @@ typedef struct hs_model_thread_site {
  * during hs_model_next; a record's entries are all checked first. */
 typedef void (*hs_model_thread_site_cb)(void *ctx, const hs_model_thread_site_t *s);
 
+/* An ALERT record: a health threshold crossed (raised) or recovered. */
+typedef struct hs_model_alert {
+    uint64_t monotonic_ns;
+    double offset_s; /* seconds since the process (or fork child) started */
+    uint32_t kind;   /* enum hs_alert_kind */
+    uint32_t event;  /* enum hs_alert_event */
+    double value;
+    uint64_t threshold;
+} hs_model_alert_t;
+
+/* Called for every ALERT record, in file order, during hs_model_next. */
+typedef void (*hs_model_alert_cb)(void *ctx, const hs_model_alert_t *a);
+
 /* Opens the dump and reads its HEADER record. Returns 0, or -1
  * with a one-line message in err ("FILE: corrupt SNAPSHOT record at byte
  * offset N: why", "FILE: cannot open: ..."). */
@@ -90,6 +103,7 @@ const char *hs_model_path(const hs_model_t *m);
 const hs_model_header_t *hs_model_header(const hs_model_t *m);
 void hs_model_set_thread_cb(hs_model_t *m, hs_model_thread_cb cb, void *ctx);
 void hs_model_set_thread_site_cb(hs_model_t *m, hs_model_thread_site_cb cb, void *ctx);
+void hs_model_set_alert_cb(hs_model_t *m, hs_model_alert_cb cb, void *ctx);
 
 /* Applies records up to and including the next SNAPSHOT. Returns 1 with
  * *snap filled, 0 at the end of the data (clean end, or a truncated tail:

@@ -7,7 +7,11 @@
 #include <inttypes.h>
 #include <math.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 
+#include "hs_alert.h"
+#include "hs_report_json.h"
 #include "hs_text.h"
 #include "textout.h"
 
@@ -16,160 +20,145 @@
 
 static const char *bytes(double x, char *buf, size_t len) { return hs_text_bytes(x, HS_TEXT_BYTES_TENTHS, buf, len); }
 
-static void json_num(FILE *out, double v)
-{
-    if (isfinite(v))
-        fprintf(out, "%.12g", v);
-    else
-        fprintf(out, "null");
-}
-
-static void print_stack_names(FILE *out, const hs_analysis_t *r, const hs_model_stack_t *s, int json)
+static void print_stack_names(FILE *out, const hs_analysis_t *r, const hs_model_stack_t *s)
 {
     uint32_t n = s ? (s->depth < HS_REPORT_STACK_NAMES ? s->depth : HS_REPORT_STACK_NAMES) : 0;
     for (uint32_t f = 0; f < n; f++) {
         hs_site_t w;
         hs_site_of_frame(r->sym, s, f, &w);
-        if (json) {
-            if (f)
-                fputc(',', out);
-            hs_put_json_string(out, w.function);
-        } else {
-            fprintf(out, "%s%s", f ? " <- " : "", w.function);
-        }
+        fprintf(out, "%s%s", f ? " <- " : "", w.function);
     }
 }
 
+static void file_sink(void *ctx, const char *bytes, size_t n) { fwrite(bytes, 1, n, ctx); }
+
+/* Fills the shared JSON verdict (common/hs_report_json.h, the shape the live
+ * /debug/heapscope/leaks serves too) from the analysis and writes it. */
 void hs_report_print_json(FILE *out, const hs_analysis_t *r)
 {
     const hs_analysis_point_t *last = &r->proc[r->nproc - 1];
-    fprintf(out, "{\"file\":");
-    hs_put_json_string(out, r->path);
-    fprintf(out, ",\"program\":");
-    hs_put_json_string(out, r->header->exe);
-    fprintf(out, ",\"pid\":%u,\"span_seconds\":", r->header->pid);
-    json_num(out, last->t);
-    fprintf(out,
-            ",\"snapshots\":%zu,\"sample_rate\":%" PRIu64 ",\"final_heap_bytes\":%" PRIu64
-            ",\"final_estimated_inuse_bytes\":",
-            r->nproc, r->header->sample_rate, last->heap_in_use);
-    json_num(out, last->est_inuse);
-    fprintf(out, ",\"leak\":{\"detected\":%s,\"growth_bytes\":", r->leak_detected ? "true" : "false");
-    json_num(out, r->leak.growth);
-    fprintf(out, ",\"rate_bytes_per_sec\":");
-    json_num(out, r->leak.slope);
-    fprintf(out, ",\"window_seconds\":");
-    json_num(out, r->t1 - r->t0);
-    fprintf(out, ",\"threshold_bytes\":");
-    json_num(out, r->threshold);
-    fprintf(out, ",\"confidence\":");
-    json_num(out, r->leak.confidence);
-    fprintf(out, ",\"mann_kendall_p\":");
-    json_num(out, r->leak.mk_p);
-    fprintf(out, ",\"second_half_growth_bytes\":");
-    json_num(out, r->leak.late_growth);
-    fprintf(out, ",\"second_half_expected_bytes\":");
-    json_num(out, r->leak.late_expected);
-    fprintf(out, ",\"noise_floor_bytes\":");
-    json_num(out, r->leak.noise_floor);
-    fprintf(out, ",\"detected_at_seconds\":");
-    if (r->detected_at >= 0)
-        json_num(out, r->detected_at);
-    else
-        fprintf(out, "null");
-    fprintf(out, ",\"reason\":");
-    hs_put_json_string(out, r->leak.reason);
-    fprintf(out, "},\"suspects\":[");
+    hs_report_json_suspect_t suspects[HS_ANALYSIS_MAX_SUSPECTS];
+    hs_report_json_at_exit_t at_exit[HS_ANALYSIS_MAX_AT_EXIT];
+    size_t nsites = 0, nthread_suspects = 0;
+    for (const hs_analysis_thread_site_t *ts = r->thread_sites; ts; ts = ts->next)
+        nsites++;
+    hs_report_json_thread_site_t *sites = calloc(nsites ? nsites : 1, sizeof(*sites));
+    hs_report_json_thread_site_t *thread_suspects = calloc(nsites ? nsites : 1, sizeof(*thread_suspects));
+    if (!sites || !thread_suspects) {
+        free(sites);
+        free(thread_suspects);
+        fprintf(stderr, "heapscope: report: out of memory\n");
+        return;
+    }
+    hs_report_json_t j = {
+        .file = r->path,
+        .program = r->header->exe,
+        .pid = r->header->pid,
+        .span_seconds = last->t,
+        .snapshots = r->nproc,
+        .sample_rate = r->header->sample_rate,
+        .final_heap_bytes = last->heap_in_use,
+        .final_estimated_inuse_bytes = last->est_inuse,
+        .leak = {.detected = r->leak_detected,
+                 .growth_bytes = r->leak.growth,
+                 .rate_bytes_per_sec = r->leak.slope,
+                 .window_seconds = r->t1 - r->t0,
+                 .threshold_bytes = r->threshold,
+                 .confidence = r->leak.confidence,
+                 .mann_kendall_p = r->leak.mk_p,
+                 .second_half_growth_bytes = r->leak.late_growth,
+                 .second_half_expected_bytes = r->leak.late_expected,
+                 .noise_floor_bytes = r->leak.noise_floor,
+                 .detected_at_seconds = r->detected_at,
+                 .reason = r->leak.reason},
+        .suspects = suspects,
+        .nsuspects = r->nsuspects,
+        .at_exit = at_exit,
+        .nat_exit = r->nat_exit,
+        .recommendations = (const char *const *)r->recommendations,
+        .nrecommendations = r->nrecommendations,
+    };
+    hs_report_json_alert_t *alerts = calloc(r->nalerts ? r->nalerts : 1, sizeof(*alerts));
+    if (!alerts) {
+        free(sites);
+        free(thread_suspects);
+        fprintf(stderr, "heapscope: report: out of memory\n");
+        return;
+    }
+    for (size_t i = 0; i < r->nalerts; i++)
+        alerts[i] = (hs_report_json_alert_t){.kind = hs_reader_alert_kind_name(r->alerts[i].kind),
+                                             .event = hs_reader_alert_event_name(r->alerts[i].event),
+                                             .at_seconds = r->alerts[i].t,
+                                             .value = r->alerts[i].value,
+                                             .threshold = r->alerts[i].threshold};
+    j.alerts = alerts;
+    j.nalerts = r->nalerts;
     for (size_t i = 0; i < r->nsuspects; i++) {
         const hs_analysis_site_t *s = r->suspects[i];
-        fprintf(out, "%s{\"function\":", i ? "," : "");
-        hs_put_json_string(out, s->where.function);
-        fprintf(out, ",\"file\":");
-        hs_put_json_string(out, s->where.file);
-        fprintf(out, ",\"line\":%u,\"rate_bytes_per_sec\":", s->where.line);
-        json_num(out, s->leak.slope);
-        fprintf(out, ",\"growth_bytes\":");
-        json_num(out, s->leak.growth);
-        fprintf(out, ",\"confidence\":");
-        json_num(out, s->leak.confidence);
-        fprintf(out, ",\"live_objects\":");
-        json_num(out, round(s->inuse_objects));
-        fprintf(out, ",\"inuse_bytes\":");
-        json_num(out, round(s->inuse_bytes));
-        fprintf(out, ",\"samples\":%" PRIu64 ",\"reason\":", s->live_samples);
-        hs_put_json_string(out, s->leak.reason);
-        fprintf(out, ",\"stack\":[");
-        print_stack_names(out, r, s->top_stack, 1);
-        fprintf(out, "]}");
+        hs_report_json_suspect_t *o = &suspects[i];
+        *o = (hs_report_json_suspect_t){.function = s->where.function,
+                                        .file = s->where.file,
+                                        .line = s->where.line,
+                                        .rate_bytes_per_sec = s->leak.slope,
+                                        .growth_bytes = s->leak.growth,
+                                        .confidence = s->leak.confidence,
+                                        .live_objects = s->inuse_objects,
+                                        .inuse_bytes = s->inuse_bytes,
+                                        .samples = s->live_samples,
+                                        .reason = s->leak.reason};
+        uint32_t n = s->top_stack ? s->top_stack->depth : 0;
+        for (uint32_t f = 0; f < n && f < HS_REPORT_JSON_STACK; f++) {
+            hs_site_t w;
+            hs_site_of_frame(r->sym, s->top_stack, f, &w);
+            /* Copied: an unsymbolized name lives in a buffer the next call reuses. */
+            char *name = strdup(w.function);
+            if (name)
+                o->stack[o->nstack++] = name;
+        }
     }
-    uint64_t created = 0, exited = 0;
+    double first_thread_detection = -1;
+    nsites = 0;
     for (const hs_analysis_thread_site_t *ts = r->thread_sites; ts; ts = ts->next) {
-        created += ts->started;
-        exited += ts->exited;
-    }
-    fprintf(out,
-            "],\"threads\":{\"leak_detected\":%s,\"live\":%" PRIu64 ",\"created\":%" PRIu64 ",\"exited\":%" PRIu64
-            ",\"suspects\":[",
-            r->threads_leak ? "true" : "false", last->threads, created, exited);
-    int first = 1;
-    for (const hs_analysis_thread_site_t *ts = r->thread_sites; ts; ts = ts->next) {
+        hs_report_json_thread_site_t t = {.function = ts->function,
+                                          .file = ts->file,
+                                          .start_routine = ts->start_routine,
+                                          .line = ts->line,
+                                          .live_threads = ts->live,
+                                          .created = ts->started,
+                                          .exited = ts->exited,
+                                          .rate_per_sec = ts->leak.slope,
+                                          .confidence = ts->leak.confidence};
+        j.threads.created += ts->started;
+        j.threads.exited += ts->exited;
+        sites[nsites++] = t;
         if (!ts->leak.leaking)
             continue;
-        fprintf(out, "%s{\"function\":", first ? "" : ",");
-        first = 0;
-        hs_put_json_string(out, ts->function);
-        fprintf(out, ",\"file\":");
-        hs_put_json_string(out, ts->file);
-        fprintf(out, ",\"line\":%u,\"start_routine\":", ts->line);
-        hs_put_json_string(out, ts->start_routine);
-        fprintf(out, ",\"live_threads\":%ld,\"created\":%" PRIu64 ",\"exited\":%" PRIu64 ",\"rate_per_sec\":", ts->live,
-                ts->started, ts->exited);
-        json_num(out, ts->leak.slope);
-        fprintf(out, ",\"confidence\":");
-        json_num(out, ts->leak.confidence);
-        fprintf(out, "}");
-    }
-    fprintf(out, "],\"detected_at_seconds\":");
-    double first_thread_detection = -1;
-    for (const hs_analysis_thread_site_t *ts = r->thread_sites; ts; ts = ts->next)
-        if (ts->leak.leaking && ts->detected_at >= 0 &&
-            (first_thread_detection < 0 || ts->detected_at < first_thread_detection))
+        thread_suspects[nthread_suspects++] = t;
+        if (ts->detected_at >= 0 && (first_thread_detection < 0 || ts->detected_at < first_thread_detection))
             first_thread_detection = ts->detected_at;
-    if (first_thread_detection >= 0)
-        json_num(out, first_thread_detection);
-    else
-        fprintf(out, "null");
-    fprintf(out, ",\"sites\":[");
-    for (const hs_analysis_thread_site_t *ts = r->thread_sites; ts; ts = ts->next) {
-        fprintf(out, "%s{\"function\":", ts == r->thread_sites ? "" : ",");
-        hs_put_json_string(out, ts->function);
-        fprintf(out, ",\"file\":");
-        hs_put_json_string(out, ts->file);
-        fprintf(out, ",\"line\":%u,\"start_routine\":", ts->line);
-        hs_put_json_string(out, ts->start_routine);
-        fprintf(out, ",\"live_threads\":%ld,\"created\":%" PRIu64 ",\"exited\":%" PRIu64 "}", ts->live, ts->started,
-                ts->exited);
     }
-    fprintf(out, "]},\"at_exit\":[");
+    j.threads.leak_detected = r->threads_leak;
+    j.threads.live = last->threads;
+    j.threads.suspects = thread_suspects;
+    j.threads.nsuspects = nthread_suspects;
+    j.threads.detected_at_seconds = first_thread_detection;
+    j.threads.sites = sites;
+    j.threads.nsites = nsites;
     for (size_t i = 0; i < r->nat_exit; i++) {
         const hs_analysis_site_t *s = r->at_exit[i];
-        fprintf(out, "%s{\"function\":", i ? "," : "");
-        hs_put_json_string(out, s->where.function);
-        fprintf(out, ",\"file\":");
-        hs_put_json_string(out, s->where.file);
-        fprintf(out, ",\"line\":%u,\"bytes\":", s->where.line);
-        json_num(out, round(s->inuse_bytes));
-        fprintf(out, ",\"objects\":");
-        json_num(out, round(s->inuse_objects));
-        fprintf(out, "}");
+        at_exit[i] = (hs_report_json_at_exit_t){.function = s->where.function,
+                                                .file = s->where.file,
+                                                .line = s->where.line,
+                                                .bytes = s->inuse_bytes,
+                                                .objects = s->inuse_objects};
     }
-    fprintf(out, "],\"recommendations\":[");
-    for (size_t i = 0; i < r->nrecommendations; i++) {
-        if (i)
-            fputc(',', out);
-        hs_put_json_string(out, r->recommendations[i]);
-    }
-    fprintf(out, "]}");
+    hs_report_json_write(&j, file_sink, out);
+    for (size_t i = 0; i < r->nsuspects; i++)
+        for (size_t f = 0; f < suspects[i].nstack; f++)
+            free((char *)suspects[i].stack[f]);
+    free(alerts);
+    free(sites);
+    free(thread_suspects);
 }
 
 void hs_report_print_text(FILE *out, const hs_analysis_t *r)
@@ -209,7 +198,7 @@ void hs_report_print_text(FILE *out, const hs_analysis_t *r)
                     s->inuse_objects, s->live_samples, s->leak.confidence, s->where.function,
                     hs_analysis_site_location(&s->where, where, sizeof(where)));
             fprintf(out, "      stack: ");
-            print_stack_names(out, r, s->top_stack, 0);
+            print_stack_names(out, r, s->top_stack);
             fprintf(out, "\n");
         }
     }
@@ -234,6 +223,13 @@ void hs_report_print_text(FILE *out, const hs_analysis_t *r)
             fprintf(out, "  %11s %10.0f objects  %s (%s)\n", bytes(s->inuse_bytes, a, sizeof(a)), s->inuse_objects,
                     s->where.function, hs_analysis_site_location(&s->where, where, sizeof(where)));
         }
+    }
+    if (r->nalerts) {
+        fprintf(out, "\nalerts (health thresholds, HEAPSCOPE_ALERT_*):\n");
+        for (size_t i = 0; i < r->nalerts; i++)
+            fprintf(out, "  %8.1f s  %-9s  %s\n", r->alerts[i].t, hs_reader_alert_event_name(r->alerts[i].event),
+                    hs_alert_describe(r->alerts[i].kind, r->alerts[i].event, r->alerts[i].value, r->alerts[i].threshold,
+                                      where, sizeof(where)));
     }
     if (r->nrecommendations) {
         fprintf(out, "\nrecommendations:\n");

@@ -71,8 +71,31 @@ enum hs_record_type {
      * THREAD records beyond the interposer's queue are not written; these
      * counts are complete. */
     HS_REC_THREAD_SITES = 8,
+    /* A health threshold crossed (HEAPSCOPE_ALERT_*), written right after
+     * the SNAPSHOT whose figures crossed it: u64 monotonic_ns,
+     * u32 kind (enum hs_alert_kind), u32 event (enum hs_alert_event),
+     * f64 value (the figure then), u64 threshold (as configured, >= 1).
+     * Exactly 32 bytes. Only written when a threshold is set, so dumps
+     * without HEAPSCOPE_ALERT_* are unchanged (still version 2; a reader
+     * that predates the type rejects it as an unknown record). */
+    HS_REC_ALERT = 9,
 };
-#define HS_REC_TYPE_MAX 8
+#define HS_REC_TYPE_MAX 9
+#define HS_ALERT_LEN (8 + 4 + 4 + 8 + 8)
+
+/* What an ALERT watches; the figure compared with its threshold. */
+enum hs_alert_kind {
+    HS_ALERT_HEAP = 1,    /* the snapshot's heap_in_use, bytes (HEAPSCOPE_ALERT_HEAP) */
+    HS_ALERT_RSS = 2,     /* the snapshot's rss, bytes (HEAPSCOPE_ALERT_RSS) */
+    HS_ALERT_THREADS = 3, /* the snapshot's live_threads (HEAPSCOPE_ALERT_THREADS) */
+    HS_ALERT_GROWTH = 4,  /* the live leak detector's rate, bytes/s (HEAPSCOPE_ALERT_GROWTH) */
+};
+#define HS_ALERT_KIND_MAX 4
+
+enum hs_alert_event {
+    HS_ALERT_RAISED = 1,    /* value >= threshold while the alert was clear */
+    HS_ALERT_RECOVERED = 2, /* value < 90% of the threshold while it was raised */
+};
 #define HS_THREAD_SITE_LEN (4 + 4 + 3 * 8)
 
 enum hs_snapshot_reason {

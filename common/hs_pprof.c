@@ -4,16 +4,15 @@
  * framed with their Profile tag, so serializing is concatenation: the whole
  * profile never exists twice in memory. Only the string table and the few
  * scalar fields are encoded at the end. Neighbours: the analyzer's pprof
- * command feeds it; nothing here knows about dumps. Never used by the
- * interposer (it mallocs and calls zlib). */
+ * command and the interposer's live service (on its own thread, where
+ * malloc is safe) feed it; nothing here knows about dumps. No zlib here: the
+ * CLI's gzip sink is hs_pprof_gz.c, so the library links this file alone. */
 #include "hs_pprof.h"
+#include "hs_pprof_emit.h"
 
 #include <errno.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
-#include <zlib.h>
 
 /* Field numbers; see common/profile.proto. */
 enum {
@@ -592,15 +591,16 @@ int hs_pprof_sample(hs_pprof_t *p, const uint64_t *location_ids, size_t n_locati
 
 /* ---- serialization ---- */
 
-/* Where serialized bytes go: a memory buffer or a deflate stream. */
+const char *hs_pprof_fatal_error(const hs_pprof_t *p) { return p->error; }
+
+/* Where serialized bytes go: the caller's writer, or a memory buffer. */
 typedef struct sink {
-    int (*write)(struct sink *s, const void *data, size_t n);
+    hs_pprof_writer_t write;
+    void *ctx;
     buf_t mem;
-    z_stream z;
-    int fd;
-    uint8_t out[1 << 16];
-    const char *what; /* for the error message: "write" or "deflate" */
 } sink_t;
+
+static int sink_write(sink_t *s, const void *data, size_t n) { return s->write(s->ctx, data, n); }
 
 /* Emits a small message built in p->scratch, framed as Profile field `field`. */
 static int emit_scratch(hs_pprof_t *p, sink_t *s, int field)
@@ -610,9 +610,9 @@ static int emit_scratch(hs_pprof_t *p, sink_t *s, int field)
     uint8_t head[20];
     size_t h = hs_pprof_put_varint(head, (uint64_t)field << 3 | WIRE_LEN);
     h += hs_pprof_put_varint(head + h, p->scratch.len);
-    if (s->write(s, head, h) != 0)
+    if (sink_write(s, head, h) != 0)
         return -1;
-    return s->write(s, p->scratch.data, p->scratch.len);
+    return sink_write(s, p->scratch.data, p->scratch.len);
 }
 
 static int emit_value_type(hs_pprof_t *p, sink_t *s, int field, const int64_t vt[2])
@@ -636,20 +636,20 @@ static int emit_profile(hs_pprof_t *p, sink_t *s)
             return -1;
     const buf_t *members[] = {&p->samples, &p->mappings, &p->locations, &p->functions};
     for (size_t i = 0; i < sizeof(members) / sizeof(members[0]); i++)
-        if (members[i]->len && s->write(s, members[i]->data, members[i]->len) != 0)
+        if (members[i]->len && sink_write(s, members[i]->data, members[i]->len) != 0)
             return -1;
     for (size_t i = 0; i < p->n_strings; i++) {
         size_t n = strlen(p->strings[i]);
         uint8_t head[12];
         size_t h = hs_pprof_put_varint(head, PROFILE_STRING_TABLE << 3 | WIRE_LEN);
         h += hs_pprof_put_varint(head + h, n);
-        if (s->write(s, head, h) != 0 || (n && s->write(s, p->strings[i], n) != 0))
+        if (sink_write(s, head, h) != 0 || (n && sink_write(s, p->strings[i], n) != 0))
             return -1;
     }
     buf_reset(&p->scratch);
     put_int_opt(&p->scratch, PROFILE_TIME_NANOS, p->time_nanos);
     put_int_opt(&p->scratch, PROFILE_DURATION_NANOS, p->duration_nanos);
-    if (p->scratch.failed || (p->scratch.len && s->write(s, p->scratch.data, p->scratch.len) != 0))
+    if (p->scratch.failed || (p->scratch.len && sink_write(s, p->scratch.data, p->scratch.len) != 0))
         return -1;
     if (p->has_period_type && emit_value_type(p, s, PROFILE_PERIOD_TYPE, p->period_type) != 0)
         return -1;
@@ -657,13 +657,14 @@ static int emit_profile(hs_pprof_t *p, sink_t *s)
     put_int_opt(&p->scratch, PROFILE_PERIOD, p->period);
     put_repeated(&p->scratch, PROFILE_COMMENT, (const uint64_t *)p->comments, p->n_comments);
     put_int_opt(&p->scratch, PROFILE_DEFAULT_SAMPLE_TYPE, p->default_sample_type);
-    if (p->scratch.failed || (p->scratch.len && s->write(s, p->scratch.data, p->scratch.len) != 0))
+    if (p->scratch.failed || (p->scratch.len && sink_write(s, p->scratch.data, p->scratch.len) != 0))
         return -1;
     return 0;
 }
 
-static int mem_write(sink_t *s, const void *data, size_t n)
+static int mem_write(void *ctx, const void *data, size_t n)
 {
+    sink_t *s = ctx;
     buf_append(&s->mem, data, n);
     if (s->mem.failed) {
         errno = ENOMEM;
@@ -680,6 +681,7 @@ int hs_pprof_serialize(hs_pprof_t *p, uint8_t **out, size_t *len)
         return -1;
     }
     s->write = mem_write;
+    s->ctx = s;
     int rc = emit_profile(p, s);
     if (rc == 0) {
         *out = s->mem.data;
@@ -697,87 +699,11 @@ int hs_pprof_serialize(hs_pprof_t *p, uint8_t **out, size_t *len)
     return rc;
 }
 
-static int write_all(int fd, const uint8_t *data, size_t n)
+int hs_pprof_emit(hs_pprof_t *p, hs_pprof_writer_t write, void *ctx)
 {
-    while (n) {
-        ssize_t w = write(fd, data, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0) {
-            if (w == 0)
-                errno = EIO;
-            return -1;
-        }
-        data += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
-/* Runs deflate over the input already set up in s->z with `flush`, writing
- * each full output buffer to the descriptor. */
-static int deflate_run(sink_t *s, int flush)
-{
-    for (;;) {
-        s->z.next_out = s->out;
-        s->z.avail_out = sizeof(s->out);
-        int zrc = deflate(&s->z, flush);
-        if (zrc == Z_STREAM_ERROR) {
-            s->what = "deflate";
-            errno = EIO;
-            return -1;
-        }
-        size_t have = sizeof(s->out) - s->z.avail_out;
-        if (have && write_all(s->fd, s->out, have) != 0) {
-            s->what = "write";
-            return -1;
-        }
-        if (flush == Z_FINISH ? zrc == Z_STREAM_END : s->z.avail_out != 0)
-            return 0;
-    }
-}
-
-static int gz_write(sink_t *s, const void *data, size_t n)
-{
-    const uint8_t *d = data;
-    while (n) {
-        uInt chunk = n > (1u << 30) ? (1u << 30) : (uInt)n;
-        s->z.next_in = (Bytef *)(uintptr_t)d; /* zlib's API is not const-correct */
-        s->z.avail_in = chunk;
-        if (deflate_run(s, Z_NO_FLUSH) != 0)
-            return -1;
-        d += chunk;
-        n -= chunk;
-    }
-    return 0;
-}
-
-int hs_pprof_write_gz(hs_pprof_t *p, int fd, char *err, size_t errlen)
-{
-    sink_t *s = calloc(1, sizeof(*s));
-    if (!s || deflateInit2(&s->z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16 /* gzip header */, 8,
-                           Z_DEFAULT_STRATEGY) != Z_OK) {
-        free(s);
-        snprintf(err, errlen, "pprof: cannot start zlib: out of memory");
+    sink_t s = {.write = write, .ctx = ctx};
+    int rc = emit_profile(p, &s);
+    if (rc != 0 && !p->error && p->scratch.failed)
         errno = ENOMEM;
-        return -1;
-    }
-    s->write = gz_write;
-    s->fd = fd;
-    int rc = emit_profile(p, s);
-    if (rc == 0)
-        rc = deflate_run(s, Z_FINISH);
-    if (rc != 0) {
-        int saved = errno;
-        if (p->error)
-            snprintf(err, errlen, "pprof: profile unusable: %s", p->error);
-        else if (s->what)
-            snprintf(err, errlen, "pprof: %s: %s", s->what, strerror(saved));
-        else
-            snprintf(err, errlen, "pprof: encoding: %s", strerror(saved));
-        errno = saved;
-    }
-    deflateEnd(&s->z);
-    free(s);
     return rc;
 }

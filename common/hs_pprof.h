@@ -2,8 +2,10 @@
  * schema is common/profile.proto; the facts are ../shared/PPROF.md). Each
  * mapping, function, location and sample is encoded as it is added, so the
  * builder holds about one output's worth of bytes; hs_pprof_write_gz then
- * streams those bytes through zlib to a descriptor. CLI side only: it uses
- * malloc and zlib, never call it from the interposer.
+ * streams those bytes through zlib to a descriptor (hs_pprof_gz.c, CLI
+ * only). It uses malloc: the interposer builds profiles only where malloc
+ * is safe and unrecorded (the live service's thread, the snapshot stack)
+ * and compresses them itself (interposer/gzip.c), never with zlib.
  *
  * Ids are assigned 1, 2, 3, ... in call order; a reference to an id not yet
  * handed out is refused, so every id in the output resolves. Strings are

@@ -40,6 +40,7 @@ static const char *const type_names[] = {
     [HS_REC_STACK] = "STACK",   [HS_REC_SNAPSHOT] = "SNAPSHOT",
     [HS_REC_THREAD] = "THREAD", [HS_REC_END] = "END",
     [HS_REC_LEAK] = "LEAK",     [HS_REC_THREAD_SITES] = "THREAD_SITES",
+    [HS_REC_ALERT] = "ALERT",
 };
 /* "SNAPSHOT record" etc.: err->subject must outlive the reader. */
 static const char *const type_subjects[] = {
@@ -47,6 +48,7 @@ static const char *const type_subjects[] = {
     [HS_REC_STACK] = "STACK record",   [HS_REC_SNAPSHOT] = "SNAPSHOT record",
     [HS_REC_THREAD] = "THREAD record", [HS_REC_END] = "END record",
     [HS_REC_LEAK] = "LEAK record",     [HS_REC_THREAD_SITES] = "THREAD_SITES record",
+    [HS_REC_ALERT] = "ALERT record",
 };
 static const char *const reason_names[] = {
     [HS_REASON_INTERVAL] = "interval",     [HS_REASON_EXIT] = "exit",     [HS_REASON_FORK_PARENT] = "fork-parent",
@@ -91,6 +93,26 @@ const char *hs_reader_heap_source_name(uint64_t source)
 }
 
 const char *hs_reader_stat_name(uint32_t stat) { return stat < HS_SNAPSHOT_STAT_COUNT ? stat_names[stat] : "?"; }
+
+const char *hs_reader_alert_kind_name(uint32_t kind)
+{
+    switch (kind) {
+    case HS_ALERT_HEAP: return "heap";
+    case HS_ALERT_RSS: return "rss";
+    case HS_ALERT_THREADS: return "threads";
+    case HS_ALERT_GROWTH: return "growth";
+    default: return "?";
+    }
+}
+
+const char *hs_reader_alert_event_name(uint32_t event)
+{
+    switch (event) {
+    case HS_ALERT_RAISED: return "raised";
+    case HS_ALERT_RECOVERED: return "recovered";
+    default: return "?";
+    }
+}
 
 const char *hs_reader_thread_event_name(uint32_t event)
 {
@@ -814,6 +836,34 @@ int hs_reader_decode_leak(const hs_record_t *rec, hs_leak_rec_t *out, hs_read_er
     return 0;
 }
 
+int hs_reader_decode_alert(const hs_record_t *rec, hs_alert_rec_t *out, hs_read_error_t *err)
+{
+    pdec_t d;
+    if (begin(&d, rec, HS_REC_ALERT, err))
+        return -1;
+    out->monotonic_ns = get_u64(&d, "monotonic_ns");
+    out->kind = get_u32(&d, "kind");
+    out->event = get_u32(&d, "event");
+    out->value = get_f64(&d, "value");
+    out->threshold = get_u64(&d, "threshold");
+    if (finish(&d, rec, err))
+        return -1;
+    if (out->kind < 1 || out->kind > HS_ALERT_KIND_MAX) {
+        hs_reader_set_corrupt(err, rec, "alert kind %u is outside 1..%d", out->kind, HS_ALERT_KIND_MAX);
+        return -1;
+    }
+    if (out->event != HS_ALERT_RAISED && out->event != HS_ALERT_RECOVERED) {
+        hs_reader_set_corrupt(err, rec, "unknown alert event %u", out->event);
+        return -1;
+    }
+    if (!isfinite(out->value) || out->threshold == 0) {
+        hs_reader_set_corrupt(err, rec, "field out of range (value %g, threshold %llu)", out->value,
+                              (unsigned long long)out->threshold);
+        return -1;
+    }
+    return 0;
+}
+
 int hs_reader_decode(const hs_record_t *rec, hs_decoded_t *out, hs_read_error_t *err)
 {
     out->type = rec->type;
@@ -826,6 +876,7 @@ int hs_reader_decode(const hs_record_t *rec, hs_decoded_t *out, hs_read_error_t 
     case HS_REC_END: return hs_reader_decode_end(rec, &out->u.end, err);
     case HS_REC_LEAK: return hs_reader_decode_leak(rec, &out->u.leak, err);
     case HS_REC_THREAD_SITES: return hs_reader_decode_thread_sites(rec, &out->u.thread_sites, err);
+    case HS_REC_ALERT: return hs_reader_decode_alert(rec, &out->u.alert, err);
     default: hs_reader_set_corrupt(err, rec, "unknown record type %u", rec->type); return -1;
     }
 }

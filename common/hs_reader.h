@@ -84,6 +84,8 @@ const char *hs_reader_reason_name(uint32_t reason);      /* "interval", "exit", 
 const char *hs_reader_stat_name(uint32_t stat);          /* "heap_in_use", ... */
 const char *hs_reader_heap_source_name(uint64_t source); /* "sampled", "jemalloc", ... */
 const char *hs_reader_thread_event_name(uint32_t event); /* "started", "exited" */
+const char *hs_reader_alert_kind_name(uint32_t kind);    /* "heap", "rss", "threads", "growth" */
+const char *hs_reader_alert_event_name(uint32_t event);  /* "raised", "recovered" */
 
 /* ---- decoded records. Strings and arrays point into the record payload. ---- */
 
@@ -177,6 +179,14 @@ typedef struct {
 } hs_thread_sites_rec_t;
 
 typedef struct {
+    uint64_t monotonic_ns;
+    uint32_t kind;      /* enum hs_alert_kind */
+    uint32_t event;     /* enum hs_alert_event */
+    double value;       /* finite */
+    uint64_t threshold; /* >= 1 */
+} hs_alert_rec_t;
+
+typedef struct {
     uint32_t type; /* selects the union member */
     union {
         hs_header_rec_t header;
@@ -187,6 +197,7 @@ typedef struct {
         hs_end_rec_t end;
         hs_leak_rec_t leak;
         hs_thread_sites_rec_t thread_sites;
+        hs_alert_rec_t alert;
     } u;
 } hs_decoded_t;
 
@@ -202,6 +213,7 @@ int hs_reader_decode_leak(const hs_record_t *rec, hs_leak_rec_t *out, hs_read_er
 /* Checks the entry count against the payload, reserved fields and exited <=
  * started; whether the stack ids are defined is the caller's (cross-record). */
 int hs_reader_decode_thread_sites(const hs_record_t *rec, hs_thread_sites_rec_t *out, hs_read_error_t *err);
+int hs_reader_decode_alert(const hs_record_t *rec, hs_alert_rec_t *out, hs_read_error_t *err);
 /* Dispatches on rec->type. */
 int hs_reader_decode(const hs_record_t *rec, hs_decoded_t *out, hs_read_error_t *err);
 

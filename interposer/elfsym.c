@@ -16,7 +16,7 @@
 static int within(uint64_t off, uint64_t len, uint64_t n) { return off <= n && len <= n - off; }
 
 static int search_table(const uint8_t *f, uint64_t n, const Elf64_Shdr *sym, const Elf64_Shdr *str, uint64_t vaddr,
-                        char *out, size_t len)
+                        char *out, size_t len, uint64_t *offset)
 {
     if (sym->sh_entsize != sizeof(Elf64_Sym) || !within(sym->sh_offset, sym->sh_size, n) ||
         !within(str->sh_offset, str->sh_size, n))
@@ -42,12 +42,14 @@ static int search_table(const uint8_t *f, uint64_t n, const Elf64_Shdr *sym, con
             nlen = len - 1;
         memcpy(out, name, nlen);
         out[nlen] = 0;
+        if (offset)
+            *offset = vaddr - s->st_value;
         return 0;
     }
     return -1;
 }
 
-static int lookup(const uint8_t *f, uint64_t n, uint64_t vaddr, char *out, size_t len)
+static int lookup(const uint8_t *f, uint64_t n, uint64_t vaddr, char *out, size_t len, uint64_t *offset)
 {
     if (n < sizeof(Elf64_Ehdr) || memcmp(f, ELFMAG, SELFMAG) != 0 || f[EI_CLASS] != ELFCLASS64)
         return -1;
@@ -62,13 +64,18 @@ static int lookup(const uint8_t *f, uint64_t n, uint64_t vaddr, char *out, size_
         for (uint32_t i = 0; i < eh->e_shnum; i++) {
             if (sh[i].sh_type != kinds[k] || sh[i].sh_link >= eh->e_shnum)
                 continue;
-            if (search_table(f, n, &sh[i], &sh[sh[i].sh_link], vaddr, out, len) == 0)
+            if (search_table(f, n, &sh[i], &sh[sh[i].sh_link], vaddr, out, len, offset) == 0)
                 return 0;
         }
     return -1;
 }
 
 int hs_elfsym_name(const char *path, uint64_t vaddr, char *out, size_t len)
+{
+    return hs_elfsym_name_offset(path, vaddr, out, len, NULL);
+}
+
+int hs_elfsym_name_offset(const char *path, uint64_t vaddr, char *out, size_t len, uint64_t *offset)
 {
     if (!path || !*path || len == 0)
         return -1;
@@ -85,7 +92,7 @@ int hs_elfsym_name(const char *path, uint64_t vaddr, char *out, size_t len)
     close(fd);
     if (m == MAP_FAILED)
         return -1;
-    int rc = lookup(m, n, vaddr, out, len);
+    int rc = lookup(m, n, vaddr, out, len, offset);
     munmap(m, (size_t)n);
     return rc;
 }

@@ -11,5 +11,8 @@
  * when the file cannot be read, is not a 64-bit ELF or has no such symbol.
  * Never allocates; bounds-checks everything it reads from the file. */
 int hs_elfsym_name(const char *path, uint64_t vaddr, char *out, size_t len);
+/* The same, and *offset = vaddr - the symbol's value (the "+0x..." of a
+ * frame in a stack dump). */
+int hs_elfsym_name_offset(const char *path, uint64_t vaddr, char *out, size_t len, uint64_t *offset);
 
 #endif

@@ -169,3 +169,14 @@ void hs_encode_thread_site(hs_enc_t *enc, hs_encode_list_t *list, const hs_encod
 }
 
 void hs_encode_thread_sites_end(hs_enc_t *enc, hs_encode_list_t *list) { list_end(enc, list); }
+
+void hs_encode_alert(hs_enc_t *enc, const hs_encode_alert_t *alert)
+{
+    size_t rec = hs_enc_record_begin(enc, HS_REC_ALERT);
+    hs_enc_u64(enc, alert->mono_ns);
+    hs_enc_u32(enc, alert->kind);
+    hs_enc_u32(enc, alert->event);
+    hs_enc_f64(enc, alert->value);
+    hs_enc_u64(enc, alert->threshold);
+    hs_enc_record_end(enc, rec);
+}

@@ -81,4 +81,14 @@ void hs_encode_thread_sites_begin(hs_enc_t *enc, hs_encode_list_t *list, uint64_
 void hs_encode_thread_site(hs_enc_t *enc, hs_encode_list_t *list, const hs_encode_thread_site_t *site);
 void hs_encode_thread_sites_end(hs_enc_t *enc, hs_encode_list_t *list);
 
+/* ALERT: a health threshold crossed (alerts.c), 32 bytes. */
+typedef struct {
+    uint64_t mono_ns;
+    uint32_t kind;  /* enum hs_alert_kind */
+    uint32_t event; /* enum hs_alert_event */
+    double value;
+    uint64_t threshold; /* >= 1 */
+} hs_encode_alert_t;
+void hs_encode_alert(hs_enc_t *enc, const hs_encode_alert_t *alert);
+
 #endif

@@ -7,9 +7,7 @@
  * source lines and inline frames. */
 #include "livecheck.h"
 
-#include <dlfcn.h>
 #include <inttypes.h>
-#include <link.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -18,13 +16,14 @@
 #include "arena.h"
 #include "clock.h"
 #include "config.h"
-#include "elfsym.h"
 #include "encode.h"
 #include "hs_format.h"
 #include "hs_leak.h"
 #include "identity.h"
 #include "hs_text.h"
 #include "log.h"
+#include "seqlock.h"
+#include "sitename.h"
 #include "tables.h"
 
 static hs_point_t points[HS_LEAK_MAX_POINTS];
@@ -41,6 +40,78 @@ static uint32_t series_gen;
  * time, indexed by stack id; mapped lazily. */
 static double *base_inuse, *base_freed;
 
+/* What the live service reads (hs_livecheck_read): built here by the
+ * snapshot lock's holder, published with a seqlock at the end of each
+ * judgement. */
+static hs_livecheck_view_t view;
+/* The live service's site growth is measured from the baselines before the
+ * current ones (one to two windows back), so it never falls back to 0 when
+ * the blame baselines are renewed; the first window, from the current. */
+static double *prev_inuse, *prev_freed, prev_time_s = -1;
+static double *site_inuse, *site_freed, site_time_s = -1;
+static double stack_inuse(hs_stack_t *s);
+static _Atomic uint32_t view_seq;
+static _Atomic uint64_t view_words[HS_SEQLOCK_WORDS(sizeof(hs_livecheck_view_t))];
+static double detected_at_s = -1; /* first leak verdict in this dump */
+static double last_rate;          /* the latest slope, for the growth alert */
+static int last_rate_known;
+
+/* Keeps the HS_LIVECHECK_SITES stacks that grew most since the baselines,
+ * fastest first (insertion into a short sorted array: most stacks fall
+ * below its last entry and cost one comparison). */
+static void note_growing_site(hs_stack_t *s, uint32_t id, double growth)
+{
+    uint32_t n = view.nsites;
+    if (n == HS_LIVECHECK_SITES && growth <= view.sites[n - 1].growth_bytes)
+        return;
+    uint32_t at = n < HS_LIVECHECK_SITES ? n : n - 1;
+    while (at > 0 && view.sites[at - 1].growth_bytes < growth) {
+        view.sites[at] = view.sites[at - 1];
+        at--;
+    }
+    uint64_t allocs = atomic_load_explicit(&s->allocs, memory_order_relaxed);
+    uint64_t frees = atomic_load_explicit(&s->frees, memory_order_relaxed);
+    double objects = hs_stack_load_f64(&s->est_alloc_objects) - hs_stack_load_f64(&s->est_free_objects);
+    view.sites[at] = (hs_livecheck_site_t){
+        .stack_id = id,
+        .growth_bytes = growth,
+        .inuse_bytes = stack_inuse(s),
+        .inuse_objects = objects > 0 ? objects : 0,
+        .live_samples = allocs > frees ? allocs - frees : 0,
+        .base_inuse_bytes = site_inuse[id],
+        .freed_since_base = hs_stack_load_f64(&s->est_free_bytes) - site_freed[id],
+    };
+    if (n < HS_LIVECHECK_SITES)
+        view.nsites++;
+}
+
+static void publish(const hs_leak_result_t *res, double now_s, double window_s, double threshold, double est_inuse,
+                    int leak_detected)
+{
+    if (leak_detected && detected_at_s < 0)
+        detected_at_s = now_s;
+    view.judged++;
+    view.at_s = now_s;
+    view.window_s = window_s;
+    view.threshold_bytes = threshold;
+    view.baseline_s = site_time_s;
+    view.leak_detected = leak_detected;
+    view.detected_at_s = detected_at_s;
+    view.est_inuse_bytes = est_inuse;
+    view.process = *res;
+    last_rate = res->slope;
+    last_rate_known = res->rule != HS_LEAK_RULE_TOO_FEW_POINTS && isfinite(res->slope);
+    hs_seqlock_write(&view_seq, view_words, &view, sizeof(view));
+}
+
+int hs_livecheck_read(hs_livecheck_view_t *out) { return hs_seqlock_read(&view_seq, view_words, out, sizeof(*out)); }
+
+int hs_livecheck_rate(double *rate)
+{
+    *rate = last_rate;
+    return last_rate_known;
+}
+
 static double stack_inuse(hs_stack_t *s)
 {
     return hs_stack_load_f64(&s->est_alloc_bytes) - hs_stack_load_f64(&s->est_free_bytes);
@@ -48,6 +119,17 @@ static double stack_inuse(hs_stack_t *s)
 
 static void take_baselines(double now_s)
 {
+    /* The current baselines become the previous ones (ids only grow, so the
+     * recycled arrays hold nothing for ids above this count). */
+    if (prev_inuse && base_time_s >= 0) {
+        double *t = prev_inuse;
+        prev_inuse = base_inuse;
+        base_inuse = t;
+        t = prev_freed;
+        prev_freed = base_freed;
+        base_freed = t;
+        prev_time_s = base_time_s;
+    }
     uint32_t n = hs_stack_count();
     for (uint32_t id = 1; id <= n; id++) {
         hs_stack_t *s = hs_stack_by_id(id);
@@ -57,40 +139,15 @@ static void take_baselines(double now_s)
     base_time_s = now_s;
 }
 
-static int is_library(const char *path)
-{
-    return !path || strstr(path, "/libc.so") || strstr(path, "/libstdc++") || strstr(path, "libheapscope") ||
-           strstr(path, "/ld-linux");
-}
-
 /* "function (object+0xoffset)" for the first frame outside the C and C++
- * runtimes, or the first frame when every frame is in them. The function
- * comes from the object's own symbol table (static functions too), else
- * from dladdr (exported symbols only). */
+ * runtimes (sitename.c). */
 static void name_stack(const hs_stack_t *s, char *out, size_t len)
 {
-    snprintf(out, len, "unknown site");
-    for (int pass = 0; pass < 2; pass++) {
-        for (uint32_t f = 0; f < s->depth; f++) {
-            Dl_info info;
-            struct link_map *lm = NULL;
-            uintptr_t pc = s->frames[f] - 1;
-            if (!dladdr1((void *)pc, &info, (void **)&lm, RTLD_DL_LINKMAP) || (pass == 0 && is_library(info.dli_fname)))
-                continue;
-            const char *obj = info.dli_fname ? strrchr(info.dli_fname, '/') : NULL;
-            obj = obj ? obj + 1 : (info.dli_fname ? info.dli_fname : "?");
-            char fn[256];
-            const char *file = lm && lm->l_name && lm->l_name[0] ? lm->l_name : "/proc/self/exe";
-            const char *name = info.dli_sname;
-            if (lm && hs_elfsym_name(file, (uint64_t)(pc - lm->l_addr), fn, sizeof(fn)) == 0)
-                name = fn;
-            if (name)
-                snprintf(out, len, "%s (%s+0x%" PRIxPTR ")", name, obj, pc - (uintptr_t)info.dli_fbase);
-            else
-                snprintf(out, len, "%s+0x%" PRIxPTR, obj, pc - (uintptr_t)info.dli_fbase);
-            return;
-        }
-    }
+    hs_sitename_t n;
+    if (hs_sitename_of_stack(s, &n) == 0)
+        hs_sitename_format(&n, out, len);
+    else
+        snprintf(out, len, "unknown site");
 }
 
 /* HEAPSCOPE_LOG when set, else stderr while it is still the program's. */
@@ -107,7 +164,9 @@ void hs_livecheck_after_snapshot(hs_enc_t *enc, uint32_t file_gen, double est_in
         scratch = hs_map(scratch_len * sizeof(double));
         base_inuse = hs_map(sizeof(double) * HS_STACK_MAX_IDS);
         base_freed = hs_map(sizeof(double) * HS_STACK_MAX_IDS);
-        if (!scratch || !base_inuse || !base_freed) {
+        prev_inuse = hs_map(sizeof(double) * HS_STACK_MAX_IDS);
+        prev_freed = hs_map(sizeof(double) * HS_STACK_MAX_IDS);
+        if (!scratch || !base_inuse || !base_freed || !prev_inuse || !prev_freed) {
             unavailable = 1;
             return;
         }
@@ -118,6 +177,9 @@ void hs_livecheck_after_snapshot(hs_enc_t *enc, uint32_t file_gen, double est_in
         npoints = 0;
         last_alert_s = -1;
         base_time_s = -1;
+        prev_time_s = -1;
+        detected_at_s = -1;
+        last_rate_known = 0;
     }
     /* Keep the points of the window (plus one older); halve when full. */
     size_t drop = 0;
@@ -139,9 +201,6 @@ void hs_livecheck_after_snapshot(hs_enc_t *enc, uint32_t file_gen, double est_in
     points[npoints++] = (hs_point_t){now_s, est_inuse};
     if (base_time_s < 0 || now_s - base_time_s >= window_s)
         take_baselines(now_s);
-    if (last_alert_s >= 0 && now_s - last_alert_s < window_s)
-        return; /* not more than once per window */
-
     /* min_span_s: a warm-up still climbing, or the rising half of a slow
      * sawtooth, looks like a leak until the series covers the whole window
      * (seen: a 4 s sawtooth flagged by a 6 s window at half span). */
@@ -155,17 +214,28 @@ void hs_livecheck_after_snapshot(hs_enc_t *enc, uint32_t file_gen, double est_in
         .min_span_s = window_s * 0.9,
         .threshold_bytes = (double)hs_cfg.leak_threshold,
         .noise_bytes = hs_leak_sampling_noise(points, npoints, window_s, (double)hs_cfg.sample_rate, turnover)};
+    /* Judged at every snapshot (the live service shows the verdict); the
+     * warning and the LEAK record stay at most one per window. */
     hs_leak_result_t res;
-    if (hs_leak_analyze(points, npoints, &params, scratch, scratch_len, &res) || !res.leaking)
+    if (hs_leak_analyze(points, npoints, &params, scratch, scratch_len, &res))
         return;
 
-    /* The stack that grew the most since the baselines. */
+    /* The stack that grew the most since the baselines, and the fastest
+     * growing ones for the live service. */
     hs_stack_t *top = NULL;
     double top_growth = 0;
     uint32_t n = hs_stack_count(), top_id = 0;
+    view.nsites = 0;
+    int have_prev = prev_time_s >= 0;
+    site_inuse = have_prev ? prev_inuse : base_inuse;
+    site_freed = have_prev ? prev_freed : base_freed;
+    site_time_s = have_prev ? prev_time_s : base_time_s;
     for (uint32_t id = 1; id <= n; id++) {
         hs_stack_t *s = hs_stack_by_id(id);
         double g = s ? stack_inuse(s) - base_inuse[id] : 0;
+        double site_growth = s ? stack_inuse(s) - site_inuse[id] : 0;
+        if (s && site_growth > 0)
+            note_growing_site(s, id, site_growth);
         if (s && g > top_growth) {
             top_growth = g;
             top = s;
@@ -183,8 +253,23 @@ void hs_livecheck_after_snapshot(hs_enc_t *enc, uint32_t file_gen, double est_in
                    top_growth,
                    hs_leak_turnover(hs_stack_load_f64(&top->est_free_bytes) - base_freed[top_id], base_inuse[top_id]),
                    (double)hs_cfg.sample_rate, threshold);
-    if (!hs_leak_is_blamed(res.leaking, blamed ? 1 : 0, top_growth, 0, threshold))
+    int leak_detected = res.leaking && hs_leak_is_blamed(res.leaking, blamed ? 1 : 0, top_growth, 0, threshold);
+    /* The published verdict also blames on the growth since the older
+     * baseline (one to two windows): right after the baselines are renewed
+     * no stack has grown since them yet, and the live verdict would drop
+     * to "no leak" once per window. The warning keeps its own rule. */
+    const hs_livecheck_site_t *fastest = view.nsites ? &view.sites[0] : NULL;
+    int blamed_since_older =
+        fastest && hs_leak_site_growth_is_blamable(
+                       fastest->growth_bytes, hs_leak_turnover(fastest->freed_since_base, fastest->base_inuse_bytes),
+                       (double)hs_cfg.sample_rate, threshold);
+    int published = leak_detected || (res.leaking && blamed_since_older &&
+                                      hs_leak_is_blamed(res.leaking, 1, fastest->growth_bytes, 0, threshold));
+    publish(&res, now_s, window_s, threshold, est_inuse, published);
+    if (!leak_detected)
         return;
+    if (last_alert_s >= 0 && now_s - last_alert_s < window_s)
+        return; /* not more than once per window */
     last_alert_s = now_s;
     char site[400], rate_buf[32], growth_buf[32], line[1024];
     name_stack(top, site, sizeof(site));

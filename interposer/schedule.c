@@ -36,6 +36,7 @@
 #include "identity.h"
 #include "log.h"
 #include "loss.h"
+#include "pprof_files.h"
 #include "snapshot.h"
 #include "tables.h"
 #include "threads.h"
@@ -262,11 +263,32 @@ void hs_schedule_request(int reason)
     atomic_fetch_or_explicit(&pending, 1u << reason, memory_order_relaxed);
 }
 
-void hs_schedule_safe_point(void)
+static void files_job(void *arg) { hs_pprof_files_write(*(const uint64_t *)arg); }
+
+/* The periodic profile file (pprof_files.c), with the lock held, on the
+ * snapshot stack like a snapshot. It builds the profile with the real
+ * allocator (in_hook set: unrecorded), so only the program's safe points
+ * write it: never exit, fork handlers or signal paths. */
+static void write_files_locked(uint64_t now)
+{
+    if (check_process_locked() != SAME_PROCESS || !hs_pprof_files_is_due(now))
+        return;
+    int cancel_state;
+    pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel_state);
+    hs_tls.in_hook++;
+    if (hs_altstack_call(snapshot_stack, files_job, &now) != 0)
+        hs_loss_count("no stack for the snapshot writer");
+    hs_tls.in_hook--;
+    pthread_setcancelstate(cancel_state, NULL);
+}
+
+/* may_write_files: 0 from the fork handler (malloc is not safe there). */
+static void safe_point(int may_write_files)
 {
     uint64_t now = hs_now_mono_ns();
     if (!atomic_load_explicit(&pending, memory_order_relaxed) &&
-        now < atomic_load_explicit(&due_ns, memory_order_relaxed) && !fork_marker_wiped())
+        now < atomic_load_explicit(&due_ns, memory_order_relaxed) && !fork_marker_wiped() &&
+        !(may_write_files && hs_pprof_files_is_due(now)))
         return;
     if (atomic_load_explicit(&finished, memory_order_relaxed))
         return;
@@ -284,10 +306,14 @@ void hs_schedule_safe_point(void)
     block_async_signals(&old);
     if (lock_try(me) || lock_steal_from_dead(me)) {
         write_due_locked(now);
+        if (may_write_files && !atomic_load(&finished))
+            write_files_locked(now);
         lock_release();
     }
     restore_signals(&old);
 }
+
+void hs_schedule_safe_point(void) { safe_point(1); }
 
 /* Before dlclose: a stack is symbolized with the MAPPINGS record in force
  * when its STACK record is written, so stacks recorded while the object was
@@ -372,7 +398,7 @@ void hs_schedule_atfork_parent(void)
         return;
     atomic_store(&last_fork_snapshot_ns, now);
     hs_schedule_request(HS_REASON_FORK_PARENT);
-    hs_schedule_safe_point();
+    safe_point(0);
 }
 
 void hs_schedule_atfork_child(void)

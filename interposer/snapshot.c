@@ -19,6 +19,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "alerts.h"
 #include "clock.h"
 #include "config.h"
 #include "encode.h"
@@ -27,6 +28,7 @@
 #include "identity.h"
 #include "livecheck.h"
 #include "loss.h"
+#include "objects.h"
 #include "tables.h"
 #include "threads.h"
 #include "writer.h"
@@ -44,7 +46,10 @@ static uint32_t snapshot_seq;   /* per file */
 static int first_is_fork_child; /* this process is a fork child with no snapshot yet */
 static uint32_t mappings_gen;   /* file generation the mappings were written to */
 static unsigned long long mappings_adds, mappings_subs;
-static hs_enc_t enc; /* reused between snapshots; mmap-backed */
+static hs_enc_t enc;                                /* reused between snapshots; mmap-backed */
+static uint64_t last_stats[HS_SNAPSHOT_STAT_COUNT]; /* the latest SNAPSHOT's, for the health thresholds */
+/* Snapshots handed to the writer (relaxed: /metrics reads it on its own). */
+static _Atomic uint64_t snapshots_written;
 
 /* ---- process figures ------------------------------------------------------ */
 static uint64_t read_proc_field(const char *file, int field)
@@ -79,31 +84,6 @@ static uint64_t read_proc_field(const char *file, int field)
 }
 
 /* ---- mappings ------------------------------------------------------------- */
-static int note_build_id(const struct dl_phdr_info *info, uint8_t *out)
-{
-    for (int i = 0; i < info->dlpi_phnum; i++) {
-        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
-        if (ph->p_type != PT_NOTE)
-            continue;
-        const uint8_t *p = (const uint8_t *)(info->dlpi_addr + ph->p_vaddr), *end = p + ph->p_memsz;
-        while (p + sizeof(ElfW(Nhdr)) <= end) {
-            const ElfW(Nhdr) *nh = (const ElfW(Nhdr) *)p;
-            const uint8_t *name = p + sizeof(*nh);
-            const uint8_t *desc = name + ((nh->n_namesz + 3) & ~3u);
-            const uint8_t *next = desc + ((nh->n_descsz + 3) & ~3u);
-            if (next > end)
-                break;
-            if (nh->n_type == NT_GNU_BUILD_ID && nh->n_namesz == sizeof("GNU") &&
-                memcmp(name, "GNU", sizeof("GNU")) == 0 && nh->n_descsz <= HS_BUILD_ID_MAX) {
-                memcpy(out, desc, nh->n_descsz);
-                return (int)nh->n_descsz;
-            }
-            p = next;
-        }
-    }
-    return 0;
-}
-
 static int encode_object(struct dl_phdr_info *info, size_t size, void *data)
 {
     (void)size;
@@ -118,7 +98,7 @@ static int encode_object(struct dl_phdr_info *info, size_t size, void *data)
         if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_X))
             continue;
         if (build_id_len < 0)
-            build_id_len = note_build_id(info, build_id);
+            build_id_len = hs_objects_build_id(info, build_id);
         hs_encode_mapping(&enc, list,
                           &(hs_encode_mapping_t){.start = info->dlpi_addr + ph->p_vaddr,
                                                  .end = info->dlpi_addr + ph->p_vaddr + ph->p_memsz,
@@ -272,6 +252,7 @@ static double add_snapshot(int reason, uint32_t gen, int may_lock, double *est_f
     stats[HS_STAT_HEAP_IN_USE] = heap_in_use;
     stats[HS_STAT_HEAP_RESERVED] = heap_reserved;
     hs_encode_snapshot_end(&enc, &rows, stats);
+    memcpy(last_stats, stats, sizeof(last_stats));
     *est_freed_out = est_freed;
     return est_inuse;
 }
@@ -300,6 +281,11 @@ void hs_snapshot_write(int reason, int with_end, int may_lock)
     double est_freed = 0;
     double est_inuse = add_snapshot(reason, gen, may_lock, &est_freed);
     hs_livecheck_after_snapshot(&enc, gen, est_inuse, est_freed);
+    hs_alerts_figures_t figures = {.heap_in_use = last_stats[HS_STAT_HEAP_IN_USE],
+                                   .rss = last_stats[HS_STAT_RSS],
+                                   .threads = last_stats[HS_STAT_LIVE_THREADS]};
+    figures.growth_known = hs_livecheck_rate(&figures.growth_bytes_per_sec);
+    hs_alerts_after_snapshot(&enc, gen, &figures);
     if (with_end)
         hs_encode_end(&enc, hs_now_mono_ns(), (uint32_t)reason);
     if (enc.failed) {
@@ -313,7 +299,10 @@ void hs_snapshot_write(int reason, int with_end, int may_lock)
         hs_writer_open(&hs_identity, enc.buf, enc.len);
     else
         hs_writer_append(enc.buf, enc.len);
+    atomic_fetch_add_explicit(&snapshots_written, 1, memory_order_relaxed);
 }
+
+uint64_t hs_snapshot_written_total(void) { return atomic_load_explicit(&snapshots_written, memory_order_relaxed); }
 
 void hs_snapshot_reset_after_fork(void)
 {

@@ -232,6 +232,24 @@ void hs_threads_encode_sites(hs_enc_t *enc, uint32_t file_gen, void (*need_stack
     hs_encode_thread_sites_end(enc, &list);
 }
 
+void hs_threads_each_live_site(void (*fn)(uint32_t stack_id, uint64_t start_routine, uint64_t live, void *ctx),
+                               void *ctx)
+{
+    if (!sites)
+        return;
+    uint32_t n = atomic_load_explicit(&site_next, memory_order_relaxed);
+    for (uint32_t i = 0; i < n && i < SITE_POOL; i++) {
+        thread_site_t *s = &sites[i];
+        if (!atomic_load_explicit(&s->published, memory_order_acquire))
+            continue;
+        /* exited first (acquire, as hs_threads_encode_sites): started >= exited */
+        uint64_t exited = atomic_load_explicit(&s->exited, memory_order_acquire);
+        uint64_t started = atomic_load_explicit(&s->started, memory_order_relaxed);
+        if (started > exited)
+            fn(s->stack_id, s->start_routine, started - exited, ctx);
+    }
+}
+
 pid_t hs_threads_gettid(void) { return (pid_t)syscall(SYS_gettid); }
 
 static void on_thread_exit(void *value)
@@ -382,6 +400,8 @@ void hs_threads_after_fork_child(void)
  * the exit_key destructor, which also covers pthread_exit. */
 uint32_t hs_threads_site(uint32_t stack_id, uint64_t start_routine) { return 1 + site_index(stack_id, start_routine); }
 
+_Atomic(void (*)(void)) hs_threads_start_hook;
+
 void *hs_threads_trampoline(void *start)
 {
     hs_thread_start_t a = *(hs_thread_start_t *)start;
@@ -401,5 +421,26 @@ void *hs_threads_trampoline(void *start)
                             .parent_tid = a.parent_tid,
                             .stack_id = a.stack_id};
     event_push(&ev);
+    /* acquire: the hook's module set up what it reads before publishing it */
+    void (*hook)(void) = atomic_load_explicit(&hs_threads_start_hook, memory_order_acquire);
+    if (hook)
+        hook();
     return a.fn(a.arg);
+}
+
+void hs_threads_site_totals(uint64_t *started, uint64_t *exited)
+{
+    *started = *exited = 0;
+    if (!sites)
+        return;
+    uint32_t n = atomic_load_explicit(&site_next, memory_order_acquire);
+    if (n > SITE_POOL)
+        n = SITE_POOL;
+    for (uint32_t i = 0; i < n; i++) {
+        thread_site_t *s = &sites[i];
+        if (!atomic_load_explicit(&s->published, memory_order_acquire))
+            continue;
+        *exited += atomic_load_explicit(&s->exited, memory_order_acquire); /* first: see hs_threads_encode_sites */
+        *started += atomic_load_explicit(&s->started, memory_order_relaxed);
+    }
 }

@@ -83,6 +83,10 @@ int hs_threads_init(void);
 void hs_threads_attach(hs_tls_t *t);
 /* Exact allocation and free calls of every thread so far. */
 void hs_threads_sum_calls(uint64_t *allocs, uint64_t *frees);
+/* Threads started and exited so far through our pthread_create, summed over
+ * every creation site (exact; the main thread and threads started before
+ * the library loaded are not in them). Any thread. */
+void hs_threads_site_totals(uint64_t *started, uint64_t *exited);
 /* In a fork child, with only the calling thread alive: counts and events
  * restart at the fork, other threads' blocks become reusable. */
 void hs_threads_after_fork_child(void);
@@ -99,6 +103,13 @@ int hs_threads_pop_event(hs_thread_event_t *ev);
 void hs_threads_encode_sites(hs_enc_t *enc, uint32_t file_gen, void (*need_stack)(uint32_t stack_id, void *ctx),
                              void *ctx);
 
+/* Calls fn for every creation site that has live threads (started - exited
+ * > 0): its creation stack id (0 when unknown), start routine and live
+ * count. Any thread (the live service's threadcreate profile); lock-free
+ * reads, so a start or exit in between shows in the next call. */
+void hs_threads_each_live_site(void (*fn)(uint32_t stack_id, uint64_t start_routine, uint64_t live, void *ctx),
+                               void *ctx);
+
 /* What pthread_create hands the new thread (from the real allocator; the new
  * thread frees it): the program's routine and where it was created. */
 typedef struct hs_thread_start {
@@ -113,5 +124,10 @@ uint32_t hs_threads_site(uint32_t stack_id, uint64_t start_routine);
 /* The new thread's first function: attaches it, counts its start in its
  * site, queues a STARTED event, then runs the program's routine. */
 void *hs_threads_trampoline(void *start);
+/* When set, every thread started through our pthread_create calls it just
+ * before the program's routine (cpuprof.c: a thread started during a CPU
+ * profile starts its own CPU timer). One load per thread start, never on
+ * the allocation path. */
+extern _Atomic(void (*)(void)) hs_threads_start_hook;
 
 #endif

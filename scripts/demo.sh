@@ -37,3 +37,28 @@ echo "open one with: go tool pprof -http=127.0.0.1:8080 $out/heap.pb.gz"
 echo
 echo "== heapscope report (exit status 3 with --fail-on-leak, for CI pipelines)"
 "$BUILD/heapscope" report "$dump"
+echo
+echo "== live: the same server with --http, scraped while it runs (what Prometheus, Parca and Alloy see)"
+HEAPSCOPE_LEAK_WINDOW=2 HEAPSCOPE_LEAK_THRESHOLD=1M \
+    "$BUILD/heapscope" record --rate 64K --interval 0.1 --http 127.0.0.1:0 --output "$out/live.%p.hsd" -- \
+    "$BUILD/progs/demo_leaky_server" 6 >"$out/live.out" 2>"$out/live.err" &
+live=$!
+url=""
+i=0
+while [ -z "$url" ] && [ $i -lt 500 ]; do
+    url=$(sed -n 's|.*heapscope: live service on \(http://[^ ]*[^/ ]\)/* .*|\1|p' "$out/live.err" | head -n 1)
+    [ -n "$url" ] || sleep 0.02
+    i=$((i + 1))
+done
+[ -n "$url" ] || { echo "demo: the live service did not start: $(cat "$out/live.err")" >&2; exit 1; }
+echo "$(grep 'live service on' "$out/live.err")"
+# Scrape once the live detector has seen 2 s of growth (its window).
+i=0
+until curl -s "$url/metrics" | grep -q '^heapscope_leak 1' || [ $i -ge 200 ]; do sleep 0.05; i=$((i + 1)); done
+echo "\$ curl -s $url/metrics | grep -E '^(heapscope_heap_inuse|heapscope_leak|heapscope_site_growth|process_resident)'"
+curl -s "$url/metrics" | grep -E '^(heapscope_heap_inuse|heapscope_leak|heapscope_site_growth|process_resident)' ||
+    echo "demo: /metrics did not answer" >&2
+echo
+echo "\$ go tool pprof -top -nodecount=5 $url/debug/pprof/heap"
+go tool pprof -top -nodecount=5 "$url/debug/pprof/heap" 2>&1 | sed -n '/flat%/,$p'
+wait "$live" || { echo "demo: the live demo server failed: $(tail -n 3 "$out/live.err")" >&2; exit 1; }

@@ -2,8 +2,8 @@
 # live.sh - what the live service (HEAPSCOPE_HTTP) costs, called by `make
 # bench` (tests/bench/run.sh) after the churn table:
 #   - a Prometheus scrape: CPU time of the server thread per GET /metrics
-#     (its utime+stime over BENCH_SCRAPES back-to-back scrapes, from
-#     /proc/PID/task/TID/stat), and what one scrape a second is as a share of
+#     (its run time over BENCH_SCRAPES back-to-back scrapes, from
+#     /proc/PID/task/TID/schedstat), and what one scrape a second is as a share of
 #     one core; and the churn benchmark's CPU time with a scrape every second
 #     against without (ratio, median of BENCH_LIVE_RUNS interleaved runs);
 #   - serving /debug/pprof/heap of a process holding 10,000 distinct stacks
@@ -27,7 +27,6 @@ command -v curl >/dev/null || { echo "bench: curl missing" >&2; exit 1; }
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/heapscope-live.XXXXXX") || exit 1
 pids=""
 trap 'for p in $pids; do kill -9 "$p" 2>/dev/null; done; rm -rf "$tmp"' EXIT INT TERM
-tck=$(getconf CLK_TCK)
 
 # url_of ERRFILE: the live URL the library logged (waits up to 10 s).
 url_of() {
@@ -40,11 +39,12 @@ url_of() {
     done
     return 1
 }
-# server_ticks PID: utime+stime (clock ticks) of PID's heapscope-http thread.
-server_ticks() {
+# server_ns PID: nanoseconds PID's heapscope-http thread has run on a CPU
+# (/proc/PID/task/TID/schedstat, first field: finer than utime's ticks).
+server_ns() {
     for t in /proc/"$1"/task/*; do
         if [ "$(cat "$t/comm" 2>/dev/null)" = heapscope-http ]; then
-            sed 's/.*) //' "$t/stat" | awk '{print $12 + $13}'
+            awk '{print $1}' "$t/schedstat"
             return
         fi
     done
@@ -62,7 +62,7 @@ pids="$pids $spid"
 exec 5>"$tmp/in"
 url=$(url_of "$tmp/stacks.err") || { echo "bench: no live URL: $(cat "$tmp/stacks.err")" >&2; exit 1; }
 curl -s -o /dev/null "$url/metrics"
-t0=$(server_ticks "$spid")
+t0=$(server_ns "$spid")
 start=$(date +%s%N)
 i=0
 while [ $i -lt "$SCRAPES" ]; do
@@ -70,12 +70,12 @@ while [ $i -lt "$SCRAPES" ]; do
     i=$((i + 1))
 done
 wall_ms=$((($(date +%s%N) - start) / 1000000))
-t1=$(server_ticks "$spid")
+t1=$(server_ns "$spid")
 bytes=$(wc -c <"$tmp/metrics.txt")
 exec 5>&-
 wait "$spid"
-awk -v t=$((t1 - t0)) -v n="$SCRAPES" -v tck="$tck" -v w="$wall_ms" -v b="$bytes" 'BEGIN {
-    per = t / tck / n * 1000
+awk -v t=$((t1 - t0)) -v n="$SCRAPES" -v w="$wall_ms" -v b="$bytes" 'BEGIN {
+    per = t / n / 1e6
     printf "\n| measure | value |\n|---|---:|\n"
     printf "| server thread CPU per /metrics scrape (%d scrapes) | %.3f ms |\n", n, per
     printf "| one scrape a second, share of one core | %.3f %% |\n", per / 10

@@ -9,7 +9,7 @@
 #
 # Knobs (environment): BENCH_THREADS (2), BENCH_OPS per thread (2000000), BENCH_RUNS (3),
 # BENCH_CG_OPS="20000 120000" (callgrind op counts, 1 thread), BENCH_INTERVAL (30 s),
-# BENCH_CONFIGS="none passthrough default rate1", BENCH_CALLGRIND=0 to skip callgrind,
+# BENCH_CONFIGS="none passthrough default http rate1" (http: the default rate with HEAPSCOPE_HTTP on, idle), BENCH_CALLGRIND=0 to skip callgrind,
 # BENCH_LATENCY_SECONDS (3), BENCH_START_RUNS (500).
 set -u
 BUILD=${BUILD:-build}
@@ -18,7 +18,7 @@ OPS=${BENCH_OPS:-2000000}
 RUNS=${BENCH_RUNS:-3}
 CG_OPS=${BENCH_CG_OPS:-20000 120000}
 INTERVAL=${BENCH_INTERVAL:-30}
-CONFIGS=${BENCH_CONFIGS:-none passthrough default rate1}
+CONFIGS=${BENCH_CONFIGS:-none passthrough default http rate1}
 CALLGRIND=${BENCH_CALLGRIND:-1}
 RUN_TIMEOUT=${BENCH_TIMEOUT:-300}
 
@@ -37,7 +37,7 @@ crashed=0
 active=""
 for cfg in $CONFIGS; do
     case $cfg in
-    default | rate1)
+    default | http | rate1)
         if [ ! -e "$heapscope" ]; then
             echo "bench: $heapscope not built; skipping configuration '$cfg'" >&2
             continue
@@ -59,6 +59,9 @@ run_in() {
     passthrough) env LD_PRELOAD="$passthrough" "$@" ;;
     default)
         env -u HEAPSCOPE_SAMPLE_RATE LD_PRELOAD="$heapscope" \
+            HEAPSCOPE_OUTPUT="$tmp/dumps/$cfg/churn.%p.hsd" HEAPSCOPE_INTERVAL="$hs_interval" "$@" ;;
+    http) # the default rate with the live service on, never scraped
+        env -u HEAPSCOPE_SAMPLE_RATE LD_PRELOAD="$heapscope" HEAPSCOPE_HTTP=127.0.0.1:0 \
             HEAPSCOPE_OUTPUT="$tmp/dumps/$cfg/churn.%p.hsd" HEAPSCOPE_INTERVAL="$hs_interval" "$@" ;;
     rate1)
         env LD_PRELOAD="$heapscope" HEAPSCOPE_SAMPLE_RATE=1 \
@@ -128,9 +131,21 @@ if [ "$CALLGRIND" = 1 ] && command -v valgrind >/dev/null 2>&1; then
             log=$tmp/cg.$cfg.$n.log
             # LD_PRELOAD set on the valgrind launcher reaches the client (valgrind appends
             # its own preloads); the ob= check below proves our library was called.
-            run_in "$cfg" timeout "$RUN_TIMEOUT" valgrind --tool=callgrind \
+            # The live service's thread wakes up on its own clock: count the
+            # program's thread only (--separate-threads: one file per thread;
+            # the program's is the one with the most instructions), so the
+            # figure is what the allocation path pays with the service idle.
+            sep=no
+            [ "$cfg" = http ] && sep=yes
+            run_in "$cfg" timeout "$RUN_TIMEOUT" valgrind --tool=callgrind --separate-threads=$sep \
                 --callgrind-out-file="$out" "$churn" -t 1 -n "$n" >"$log" 2>&1
             check_status "$cfg (callgrind)" $? "$log" || continue
+            if [ "$sep" = yes ]; then
+                main=$(for f in "$out"-*; do
+                    echo "$(awk '/^(summary|totals):/ {print $2; exit}' "$f") $f"
+                done | sort -n | tail -n 1 | cut -d' ' -f2)
+                mv "$main" "$out" && rm -f "$out"-*
+            fi
             ir=$(awk '/^(summary|totals):/ {print $2; exit}' "$out")
             pairs=$(field pairs <"$log")
             echo "$n $pairs $ir" >>"$tmp/ir.$cfg"
@@ -138,7 +153,7 @@ if [ "$CALLGRIND" = 1 ] && command -v valgrind >/dev/null 2>&1; then
         done
         case $cfg in
         passthrough) lib=libpassthrough.so ;;
-        default | rate1) lib=libheapscope.so ;;
+        default | http | rate1) lib=libheapscope.so ;;
         *) lib="" ;;
         esac
         if [ -n "$lib" ] && ! grep -q "ob=.*$lib" "$tmp/cg.$cfg."* 2>/dev/null; then
@@ -171,7 +186,7 @@ echo "churn: $THREADS threads x $OPS ops, sizes 16 B-192 KiB (87 % <= 256 B), 12
     "6 % realloc, 12.5 % of frees cross-thread; heapscope interval ${INTERVAL} s;" \
     "instructions from callgrind at 1 thread, ops $(echo "$CG_OPS" | tr ' ' '/')."
 echo
-awk -v labels="none=no preload;passthrough=passthrough floor;default=heapscope, default rate (524288);rate1=heapscope, rate 1" '
+awk -v labels="none=no preload;passthrough=passthrough floor;default=heapscope, default rate (524288);http=heapscope, default rate, HEAPSCOPE_HTTP idle;rate1=heapscope, rate 1" '
 function num(x) { return x != "nan" && x != "" }
 function fmt_ops(x,   s, r) {
     if (!num(x)) return "n/a"
@@ -318,6 +333,7 @@ done
 
 # The live service (HEAPSCOPE_HTTP): a scrape's cost, serving 10,000 stacks.
 sh tests/bench/live.sh || crashed=1
+sh tests/bench/cpuprof_overhead.sh || crashed=1
 
 if [ "$crashed" != 0 ]; then
     echo "bench: at least one run crashed or hung (see above)" >&2

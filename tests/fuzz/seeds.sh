@@ -25,7 +25,9 @@ record() {
         HEAPSCOPE_INTERVAL=0.05 HEAPSCOPE_SIGNAL=SIGUSR2 HEAPSCOPE_OUTPUT="$output" "$@") >/dev/null 2>&1 ||
         { echo "seeds.sh: $*: failed" >&2; exit 1; }
 }
-record "$out/run/leaky.%p.hsd" 16384 "$B/progs/demo_leaky_server" 0.3
+# With health thresholds low enough to cross: the dump carries ALERT records.
+record "$out/run/leaky.%p.hsd" 16384 env HEAPSCOPE_ALERT_HEAP=64K HEAPSCOPE_ALERT_THREADS=1 \
+    "$B/progs/demo_leaky_server" 0.3
 record "$out/run/sites.%p.hsd" 65536 "$B/progs/victim_sites" 1
 record "$out/run/threads.%p.hsd" 4096 "$B/progs/lifecycle" threads
 record "$out/run/fork.%p.hsd" 16384 "$B/progs/lifecycle" fork 120

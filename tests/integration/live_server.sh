@@ -225,4 +225,13 @@ live_url "$W/exec.err" >/dev/null || fail "no live line"
 exec 4>&-
 wait "$pid" || fail "exec: non-zero status"
 grep -q 'socket:' "$W/exec.out" && fail "the exec'd program inherited a socket: $(grep socket: "$W/exec.out")"
+check "README's Prometheus configuration passes promtool check config"
+if command -v promtool >/dev/null; then
+    awk '/^Prometheus \(`prometheus.yml`/ { on = 1 } on && /^```yaml/ { inb = 1; next } inb && /^```/ { exit } inb' \
+        README.md >"$W/prometheus.yml"
+    grep -q job_name "$W/prometheus.yml" || fail "no Prometheus block found in README.md"
+    promtool check config "$W/prometheus.yml" >"$W/promtool.out" 2>&1 || fail "promtool: $(cat "$W/promtool.out")"
+else
+    fail "promtool missing (Debian prometheus, scripts/deps.sh)"
+fi
 echo "$T: all checks passed"

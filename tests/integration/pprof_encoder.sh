@@ -26,7 +26,7 @@ mkdir -p "$HOME"
 
 mkdir -p "$B/tools"
 GEN=$B/tools/gen_pprof
-$CC -std=c11 -O1 -Wall -Wextra -Werror -D_GNU_SOURCE -Icommon -o "$GEN" tests/tools/gen_pprof.c common/hs_pprof.c -lz ||
+$CC -std=c11 -O1 -Wall -Wextra -Werror -D_GNU_SOURCE -Icommon -o "$GEN" tests/tools/gen_pprof.c common/hs_pprof.c common/hs_pprof_gz.c -lz ||
     fail "cannot build tests/tools/gen_pprof.c"
 
 SRC=$(pwd)/tests/progs/demo_leaky_server.c
