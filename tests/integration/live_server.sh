@@ -190,6 +190,19 @@ done <"$W/range.list"
 finish range
 [ "$(grep -c '^work ok' "$W/range.out")" = 3 ] || fail "parent and children did not all finish their work"
 
+check "one address and a daemonizing parent (fork, parent exits): the child takes the address over"
+HEAPSCOPE_HTTP=127.0.0.1:$lo start daemon daemon
+wait "$pid" || fail "the daemonizing parent exited non-zero"
+wait_until 10 grep -q 'child [0-9]* ready' "$W/daemon.out" || fail "no daemon child"
+child=$(sed -n 's/^child \([0-9]*\) ready$/\1/p' "$W/daemon.out")
+BG="$BG $child"
+wait_until 10 sh -c "grep -q 'live service on http://127.0.0.1:$lo/ (pid $child)' '$W/daemon.err'" ||
+    fail "the daemon child did not take 127.0.0.1:$lo over: $(cat "$W/daemon.err")"
+curl -s --max-time 10 "http://127.0.0.1:$lo/debug/pprof/" | grep -q "pid $child)" || fail "127.0.0.1:$lo does not answer as the child"
+exec 4>&-
+timeout 10 sh -c "while kill -0 $child 2>/dev/null; do sleep 0.05; done" || fail "the daemon child did not end"
+grep -qx "$expected" "$W/daemon.out" || fail "daemon child: the work changed"
+
 check "a unix socket: mode 0600, answers, removed at exit"
 HEAPSCOPE_HTTP="unix:$W/hs.%p.sock" start unix serve
 wait_until 5 grep -q 'live service on unix:' "$W/unix.err" || fail "no unix live line: $(cat "$W/unix.err")"

@@ -9,6 +9,8 @@
  *                        status 0 once the worker returns
  *   live_host fork N     forks N children that serve like "serve" (each prints
  *                        "child PID ready"), waits for them, exits 0
+ *   live_host daemon     forks; the parent exits at once (as daemon() does),
+ *                        the child prints "child PID ready" and serves
  *   live_host exec       once stdin is at EOF, execs /bin/sh -c 'ls -l
  *                        /proc/self/fd' (the listener must not be inherited)
  */
@@ -106,12 +108,23 @@ int main(int argc, char **argv)
             bad |= !WIFEXITED(status) || WEXITSTATUS(status) != 0;
         return bad;
     }
+    if (strcmp(mode, "daemon") == 0) {
+        pid_t pid = fork();
+        if (pid < 0)
+            return 2;
+        if (pid > 0)
+            _exit(0);
+        printf("child %d ready\n", (int)getpid());
+        uint64_t v = work_until_eof();
+        printf("work ok %llu\n", (unsigned long long)v);
+        return 0;
+    }
     if (strcmp(mode, "exec") == 0) {
         printf("ready %d\n", (int)getpid());
         work_until_eof();
         execl("/bin/sh", "sh", "-c", "ls -l /proc/self/fd", (char *)NULL);
         return 127;
     }
-    fprintf(stderr, "usage: live_host serve|exit CODE|lastthread|fork N|exec\n");
+    fprintf(stderr, "usage: live_host serve|exit CODE|lastthread|fork N|daemon|exec\n");
     return 2;
 }
