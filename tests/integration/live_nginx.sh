@@ -3,7 +3,8 @@
 # under HEAPSCOPE_HTTP with a port range: every process answers the live
 # service on a port of its own (the index names its pid), nginx serves its
 # file unchanged meanwhile, and a graceful stop ends every process with status
-# 0 and no socket of ours left behind. Run from the repository root.
+# 0, a dump each (HEAPSCOPE_EMPTY_DUMPS=1: a worker may end before its first
+# sample) and no socket of ours left behind. Run from the repository root.
 T=live_nginx
 # shellcheck disable=SC1091 # sourced from the repository root
 . tests/lib.sh
@@ -65,7 +66,7 @@ http {
 EOF
 
 check "nginx -c (master + 2 workers) with HEAPSCOPE_HTTP=127.0.0.1:$lo-$((lo + 7))"
-HEAPSCOPE_HTTP="127.0.0.1:$lo-$((lo + 7))" HEAPSCOPE_LOG="$W/hs.log" HEAPSCOPE_OUTPUT="$W/nginx.%p.hsd" \
+HEAPSCOPE_HTTP="127.0.0.1:$lo-$((lo + 7))" HEAPSCOPE_LOG="$W/hs.log" HEAPSCOPE_OUTPUT="$W/nginx.%p.hsd" HEAPSCOPE_EMPTY_DUMPS=1 \
     LD_PRELOAD=$LIB nginx -c "$W/nginx.conf" -p "$W" 2>"$W/stderr" &
 master=$!
 BG="$BG $master"
