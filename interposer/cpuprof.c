@@ -10,6 +10,7 @@
  * it; it reads threads.c's TLS and capture.c's unwinding mark, and hooks
  * threads.c's trampoline. */
 #include "cpuprof.h"
+#include "procfs.h"
 
 #include <dlfcn.h>
 #include <errno.h>
@@ -122,45 +123,6 @@ static void foreign(void)
 }
 
 /* ---- threads --------------------------------------------------------------------- */
-
-struct linux_dirent64_hdr {
-    uint64_t ino;
-    int64_t off;
-    unsigned short reclen;
-    unsigned char type;
-    char name[];
-};
-
-long hs_cpuprof_list_threads(uint32_t *out, size_t max, uint32_t exclude)
-{
-    int fd = open("/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    long count = 0;
-    char buf[4096] __attribute__((aligned(8)));
-    for (;;) {
-        long n = syscall(SYS_getdents64, fd, buf, sizeof(buf));
-        if (n <= 0)
-            break;
-        for (long off = 0; off < n;) {
-            const struct linux_dirent64_hdr *d = (const void *)(buf + off);
-            off += d->reclen;
-            uint32_t tid = 0;
-            const char *p = d->name;
-            if (*p < '0' || *p > '9')
-                continue;
-            for (; *p >= '0' && *p <= '9'; p++)
-                tid = tid * 10 + (uint32_t)(*p - '0');
-            if (*p || tid == 0 || tid == exclude)
-                continue;
-            if ((size_t)count < max)
-                out[count] = tid;
-            count++;
-        }
-    }
-    close(fd);
-    return count;
-}
 
 static uint32_t gettid_now(void) { return (uint32_t)syscall(SYS_gettid); }
 
@@ -504,7 +466,7 @@ void hs_cpuprof_rescan(void)
 {
     if (!atomic_load(&active))
         return;
-    long n = hs_cpuprof_list_threads(tid_buf, HS_CPUPROF_MAX_TIMED, excluded);
+    long n = hs_proc_tasks(tid_buf, HS_CPUPROF_MAX_TIMED, excluded);
     for (long i = 0; i < n && i < (long)HS_CPUPROF_MAX_TIMED; i++)
         ensure_timer(tid_buf[i]);
     /* Timers of threads that exited: each is a kernel object holding a

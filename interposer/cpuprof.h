@@ -29,14 +29,6 @@ int hs_cpuprof_claim_signal(char *why, size_t len);
 /* Is our handler still SIGPROF's? (the program may install its own later) */
 int hs_cpuprof_signal_is_ours(void);
 
-/* ---- threads ---------------------------------------------------------------- */
-
-/* Writes the ids of the process's threads (/proc/self/task) to out, at most
- * max, skipping `exclude` (0: none); returns how many there are in all
- * (more than max when they did not fit), or -1 when the directory cannot be
- * read. No allocation. */
-long hs_cpuprof_list_threads(uint32_t *out, size_t max, uint32_t exclude);
-
 /* ---- the CPU profile ---------------------------------------------------------- */
 
 enum {

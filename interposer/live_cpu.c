@@ -19,6 +19,7 @@
 
 #include "clock.h"
 #include "cpuprof.h"
+#include "procfs.h"
 #include "elfsym.h"
 #include "live.h"
 #include "live_pprof.h"
@@ -160,15 +161,51 @@ typedef struct {
 
 static void cpu_sample(const hs_cpuprof_sample_t *s, void *ctx) { agg_add(ctx, s->flags, s->pc, s->depth, s->weight); }
 
+/* Adds one sample per stack of a (values: the count, and with ns_per also
+ * count * ns_per), then serializes the profile into the answer, a download
+ * named name; closes s and frees p. On failure a 503 that names what. */
+static void agg_answer(hs_live_resp_t *resp, hs_pprof_t *p, hs_live_syms_t *s, const agg_t *a, uint64_t ns_per,
+                       const char *disposition, const char *what)
+{
+    uint64_t ids[HS_CPUPROF_MAX_DEPTH];
+    for (size_t i = 0; !a->oom && i < a->cap; i++) {
+        const agg_entry_t *e = &a->e[i];
+        if (!e->hash)
+            continue;
+        size_t n = locations_of(s, e, ids);
+        if (!n)
+            goto oom;
+        int64_t v[2] = {(int64_t)e->count, (int64_t)(e->count * ns_per)};
+        if (hs_pprof_sample(p, ids, n, v, ns_per ? 2 : 1, NULL, 0) != 0 && errno == ENOMEM)
+            goto oom;
+    }
+    if (a->oom)
+        goto oom;
+    hs_live_syms_close(s);
+    s = NULL;
+    if (hs_live_pprof_finish(p, &resp->body) != 0)
+        goto oom;
+    hs_pprof_free(p);
+    resp->content_type = "application/octet-stream";
+    resp->disposition = disposition;
+    return;
+oom:
+    hs_live_syms_close(s);
+    hs_pprof_free(p);
+    hs_live_error(resp, 503, "out of memory building the %s", what);
+}
+
 static void cpu_finish(hs_live_resp_t *resp, cpu_job_t *job, uint64_t now)
 {
     hs_cpuprof_stats_t st;
     hs_cpuprof_stats(&st);
     hs_pprof_t *p = hs_pprof_new();
     hs_live_syms_t *s = p ? hs_live_syms_open(p) : NULL;
-    uint64_t ids[HS_CPUPROF_MAX_DEPTH];
-    if (!s || job->agg.oom)
-        goto oom;
+    if (!s) {
+        hs_pprof_free(p);
+        hs_live_error(resp, 503, "out of memory building the CPU profile");
+        return;
+    }
     hs_pprof_sample_type(p, "samples", "count");
     hs_pprof_sample_type(p, "cpu", "nanoseconds");
     hs_pprof_period(p, "cpu", "nanoseconds", (int64_t)HS_CPUPROF_PERIOD_NS);
@@ -179,29 +216,7 @@ static void cpu_finish(hs_live_resp_t *resp, cpu_job_t *job, uint64_t now)
              "(inside heapscope's own unwinding); %" PRIu64 " lost (ring full); %u threads without a timer",
              st.samples, HS_CPUPROF_HZ, st.threads_timed, st.not_unwound, st.dropped, st.timer_errors);
     hs_pprof_comment(p, c);
-    for (size_t i = 0; i < job->agg.cap; i++) {
-        const agg_entry_t *e = &job->agg.e[i];
-        if (!e->hash)
-            continue;
-        size_t n = locations_of(s, e, ids);
-        if (!n)
-            goto oom;
-        int64_t v[2] = {(int64_t)e->count, (int64_t)(e->count * HS_CPUPROF_PERIOD_NS)};
-        if (hs_pprof_sample(p, ids, n, v, 2, NULL, 0) != 0 && errno == ENOMEM)
-            goto oom;
-    }
-    hs_live_syms_close(s);
-    s = NULL;
-    if (hs_live_pprof_finish(p, &resp->body) != 0)
-        goto oom;
-    hs_pprof_free(p);
-    resp->content_type = "application/octet-stream";
-    resp->disposition = "attachment; filename=\"profile\"";
-    return;
-oom:
-    hs_live_syms_close(s);
-    hs_pprof_free(p);
-    hs_live_error(resp, 503, "out of memory building the CPU profile");
+    agg_answer(resp, p, s, &job->agg, HS_CPUPROF_PERIOD_NS, "attachment; filename=\"profile\"", "CPU profile");
 }
 
 static void cpu_job_free(hs_live_resp_t *resp, cpu_job_t *job)
@@ -422,13 +437,10 @@ static void read_thread_info(uint32_t tid, thread_info_t *ti)
         memcpy(ti->name, buf, n);
         ti->name[n] = 0;
     }
-    ti->state = '?';
     snprintf(path, sizeof(path), "/proc/self/task/%u/stat", tid);
-    if (read_small(path, buf, sizeof(buf)) > 0) {
-        const char *close_paren = strrchr(buf, ')'); /* the name may hold anything */
-        if (close_paren && close_paren[1] == ' ' && close_paren[2])
-            ti->state = close_paren[2];
-    }
+    ti->state = hs_proc_state(path);
+    if (!ti->state)
+        ti->state = '?';
 }
 
 static const char *state_word(char s)
@@ -507,28 +519,19 @@ static void dump_text_counts(hs_lbuf_t *b, const dump_job_t *job, const agg_t *a
     namer_close(&nm);
 }
 
-static void dump_pprof(hs_live_resp_t *resp, const dump_job_t *job, const agg_t *a, size_t unanswered)
+static void dump_pprof(hs_live_resp_t *resp, const agg_t *a, size_t unanswered)
 {
     hs_pprof_t *p = hs_pprof_new();
     hs_live_syms_t *s = p ? hs_live_syms_open(p) : NULL;
-    uint64_t ids[HS_CPUPROF_MAX_DEPTH];
-    if (!s || a->oom)
-        goto oom;
+    if (!s) {
+        hs_pprof_free(p);
+        hs_live_error(resp, 503, "out of memory building the thread profile");
+        return;
+    }
     hs_pprof_sample_type(p, "goroutine", "count");
     hs_pprof_period(p, "goroutine", "count", 1);
     hs_pprof_time(p, (int64_t)hs_now_real_ns(), 0);
     hs_pprof_comment(p, "heapscope: the threads' stacks (the server thread's excluded)");
-    for (size_t i = 0; i < a->cap; i++) {
-        const agg_entry_t *e = &a->e[i];
-        if (!e->hash)
-            continue;
-        size_t n = locations_of(s, e, ids);
-        if (!n)
-            goto oom;
-        int64_t v = (int64_t)e->count;
-        if (hs_pprof_sample(p, ids, n, &v, 1, NULL, 0) != 0 && errno == ENOMEM)
-            goto oom;
-    }
     if (unanswered) {
         /* One pseudo-frame, so the threads that could not be reached still
          * count (and show) in the profile. */
@@ -538,19 +541,7 @@ static void dump_pprof(hs_live_resp_t *resp, const dump_job_t *job, const agg_t 
         if (loc)
             hs_pprof_sample(p, &loc, 1, &v, 1, NULL, 0);
     }
-    (void)job;
-    hs_live_syms_close(s);
-    s = NULL;
-    if (hs_live_pprof_finish(p, &resp->body) != 0)
-        goto oom;
-    hs_pprof_free(p);
-    resp->content_type = "application/octet-stream";
-    resp->disposition = "attachment; filename=\"goroutine\"";
-    return;
-oom:
-    hs_live_syms_close(s);
-    hs_pprof_free(p);
-    hs_live_error(resp, 503, "out of memory building the thread profile");
+    agg_answer(resp, p, s, a, 0, "attachment; filename=\"goroutine\"", "thread profile");
 }
 
 static void dump_answer(hs_live_resp_t *resp, dump_job_t *job)
@@ -570,7 +561,7 @@ static void dump_answer(hs_live_resp_t *resp, dump_job_t *job)
     } else if (job->debug == 1) {
         dump_text_counts(&resp->body, job, &a, unanswered);
     } else {
-        dump_pprof(resp, job, &a, unanswered);
+        dump_pprof(resp, &a, unanswered);
     }
     agg_free(&a);
 }
@@ -613,7 +604,7 @@ void hs_live_goroutine(const hs_live_req_t *req, hs_live_resp_t *resp)
         return;
     }
     job->debug = (int)debug;
-    long total = hs_cpuprof_list_threads(job->tids, HS_CPUPROF_MAX_DUMPED, server_tid());
+    long total = hs_proc_tasks(job->tids, HS_CPUPROF_MAX_DUMPED, server_tid());
     if (total < 0) {
         free(job);
         hs_live_error(resp, 503, "cannot read /proc/self/task");

@@ -26,6 +26,7 @@
 #include "live.h"
 #include "livecheck.h"
 #include "loss.h"
+#include "procfs.h"
 #include "sitename.h"
 #include "snapshot.h"
 #include "tables.h"
@@ -44,34 +45,6 @@ static const char *const kind_names[HS_ALERT_KIND_MAX + 1] = {
 static const char *kind_name(uint32_t kind) { return kind >= 1 && kind <= HS_ALERT_KIND_MAX ? kind_names[kind] : "?"; }
 
 /* ---- figures of this moment ------------------------------------------------- */
-
-/* Field 20 of /proc/self/stat (num_threads), counting after comm's ')'. */
-static uint64_t live_threads(void)
-{
-    char buf[1024];
-    int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return 0;
-    ssize_t n = read(fd, buf, sizeof(buf) - 1);
-    close(fd);
-    if (n <= 0)
-        return 0;
-    buf[n] = 0;
-    char *p = strrchr(buf, ')');
-    if (!p)
-        return 0;
-    p += 2; /* field 3 */
-    for (int field = 3; field < 20 && *p; field++) {
-        while (*p && *p != ' ')
-            p++;
-        while (*p == ' ')
-            p++;
-    }
-    uint64_t v = 0;
-    while (*p >= '0' && *p <= '9')
-        v = v * 10 + (uint64_t)(*p++ - '0');
-    return v;
-}
 
 /* The sampled in-use estimate over every stack, and the stack count. */
 static double sampled_inuse(uint32_t *nstacks)
@@ -209,7 +182,8 @@ static int write_metrics(hs_prom_writer_t *w, const hs_livecheck_view_t *v, int 
     family_u64(w, "heapscope_allocations_total", HS_PROM_COUNTER,
                "Allocation calls (malloc, calloc, realloc, the memalign family), exact.", allocs);
     family_u64(w, "heapscope_frees_total", HS_PROM_COUNTER, "Free calls (free, realloc of a block), exact.", frees);
-    family_u64(w, "heapscope_threads", HS_PROM_GAUGE, "Live threads of the process (/proc/self/stat).", live_threads());
+    family_u64(w, "heapscope_threads", HS_PROM_GAUGE, "Live threads of the process (/proc/self/stat).",
+               hs_proc_threads());
     uint64_t started = 0, exited = 0;
     hs_threads_site_totals(&started, &exited);
     family_u64(w, "heapscope_threads_created_total", HS_PROM_COUNTER,
@@ -405,7 +379,7 @@ void hs_live_leaks(const hs_live_req_t *req, hs_live_resp_t *resp)
                  .detected_at_seconds = have_view ? v->detected_at_s : -1,
                  .reason = reason},
         .suspects = suspects,
-        .threads = {.live = live_threads(), .created = started, .exited = exited, .detected_at_seconds = -1},
+        .threads = {.live = hs_proc_threads(), .created = started, .exited = exited, .detected_at_seconds = -1},
     };
     /* Suspects: as the report lists them only when the process series says
      * leak, the sites whose growth since the baseline passes the report's

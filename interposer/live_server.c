@@ -31,7 +31,6 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -42,6 +41,7 @@
 #include "identity.h"
 #include "live.h"
 #include "log.h"
+#include "procfs.h"
 #include "real.h"
 #include "schedule.h"
 #include "threads.h"
@@ -576,65 +576,22 @@ static void accept_new(uint64_t now)
  * and only when that is small scans the tasks. */
 static int only_thread_left(uint32_t me)
 {
-    char buf[1024];
-    int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return 0;
-    ssize_t n = read(fd, buf, sizeof(buf) - 1);
-    close(fd);
-    if (n <= 0)
-        return 0;
-    buf[n] = 0;
-    const char *p = strrchr(buf, ')');
-    if (!p || p[1] != ' ')
-        return 0;
-    /* Field 20 (num_threads); p + 2 is field 3 (state). */
-    p += 2;
-    for (int i = 3; i < 20 && p; i++) {
-        p = strchr(p, ' ');
-        if (p)
-            p++;
-    }
-    if (!p)
-        return 0;
-    long threads = strtol(p, NULL, 10);
-    if (threads > 2 || threads <= 0)
+    uint64_t threads = hs_proc_threads();
+    if (threads > 2 || threads == 0)
         return 0;
     /* Two: this one and possibly the main thread as a zombie. */
-    int dir = open("/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dir < 0)
+    uint32_t tids[2];
+    long n = hs_proc_tasks(tids, 2, me);
+    if (n < 0 || n > 2)
         return 0;
-    char ents[1024];
-    int others_alive = 0;
-    long got;
-    while ((got = syscall(SYS_getdents64, dir, ents, sizeof(ents))) > 0) {
-        for (long off = 0; off < got;) {
-            struct {
-                uint64_t ino;
-                int64_t off;
-                unsigned short reclen;
-                unsigned char type;
-                char name[];
-            } *e = (void *)(ents + off);
-            off += e->reclen;
-            if (e->name[0] < '0' || e->name[0] > '9' || (uint32_t)atoi(e->name) == me)
-                continue;
-            char path[64], st[512];
-            snprintf(path, sizeof(path), "/proc/self/task/%s/stat", e->name);
-            int f = open(path, O_RDONLY | O_CLOEXEC);
-            ssize_t m = f >= 0 ? read(f, st, sizeof(st) - 1) : -1;
-            if (f >= 0)
-                close(f);
-            if (m <= 0)
-                continue; /* gone meanwhile */
-            st[m] = 0;
-            const char *q = strrchr(st, ')');
-            if (q && q[1] == ' ' && q[2] != 'Z' && q[2] != 'X')
-                others_alive = 1;
-        }
+    for (long i = 0; i < n; i++) {
+        char path[64];
+        snprintf(path, sizeof(path), "/proc/self/task/%u/stat", tids[i]);
+        char state = hs_proc_state(path); /* 0: gone meanwhile */
+        if (state && state != 'Z' && state != 'X')
+            return 0;
     }
-    close(dir);
-    return !others_alive;
+    return 1;
 }
 
 static int next_timeout_ms(uint64_t now)

@@ -219,20 +219,26 @@ static void block_async_signals(sigset_t *old)
 
 static void restore_signals(const sigset_t *old) { pthread_sigmask(SIG_SETMASK, old, NULL); }
 
-/* Writes one snapshot on the snapshot stack. Caller holds the lock, with
- * asynchronous signals blocked. The host's cancellation is held off too:
- * write() is a cancellation point, and a thread cancelled there would leave
- * the lock held. */
-static void write_on_own_stack(int reason, int with_end, int may_lock)
+/* Runs fn(arg) (a snapshot, a profile file) on the snapshot stack. Caller
+ * holds the lock, with asynchronous signals blocked. The host's
+ * cancellation is held off too: write() is a cancellation point, and a
+ * thread cancelled there would leave the lock held. */
+static void on_snapshot_stack(void (*fn)(void *), void *arg)
 {
-    snapshot_job_t job = {reason, with_end, may_lock};
     int cancel_state;
     pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel_state);
     hs_tls.in_hook++;
-    if (hs_altstack_call(snapshot_stack, run_job, &job) != 0)
+    if (hs_altstack_call(snapshot_stack, fn, arg) != 0)
         hs_loss_count("no stack for the snapshot writer");
     hs_tls.in_hook--;
     pthread_setcancelstate(cancel_state, NULL);
+}
+
+/* Writes one snapshot on the snapshot stack. */
+static void write_on_own_stack(int reason, int with_end, int may_lock)
+{
+    snapshot_job_t job = {reason, with_end, may_lock};
+    on_snapshot_stack(run_job, &job);
 }
 
 /* Everything due, with the lock held. */
@@ -273,13 +279,7 @@ static void write_files_locked(uint64_t now)
 {
     if (check_process_locked() != SAME_PROCESS || !hs_pprof_files_is_due(now))
         return;
-    int cancel_state;
-    pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel_state);
-    hs_tls.in_hook++;
-    if (hs_altstack_call(snapshot_stack, files_job, &now) != 0)
-        hs_loss_count("no stack for the snapshot writer");
-    hs_tls.in_hook--;
-    pthread_setcancelstate(cancel_state, NULL);
+    on_snapshot_stack(files_job, &now);
 }
 
 /* may_write_files: 0 from the fork handler (malloc is not safe there). */

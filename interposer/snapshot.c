@@ -29,18 +29,10 @@
 #include "livecheck.h"
 #include "loss.h"
 #include "objects.h"
+#include "procfs.h"
 #include "tables.h"
 #include "threads.h"
 #include "writer.h"
-
-/* Fields of /proc/self/statm and /proc/self/stat (proc(5), counted from 0
- * and from 1 as that page does). */
-#define STATM_RESIDENT 1
-#define STAT_NUM_THREADS 20
-/* In /proc/self/stat, field 2 (comm, in parentheses) may contain spaces:
- * counting resumes after its ')' at field 3. */
-#define STAT_FIELD_AFTER_COMM 3
-#define PROC_LINE_MAX 1024
 
 static uint32_t snapshot_seq;   /* per file */
 static int first_is_fork_child; /* this process is a fork child with no snapshot yet */
@@ -50,38 +42,6 @@ static hs_enc_t enc;                                /* reused between snapshots;
 static uint64_t last_stats[HS_SNAPSHOT_STAT_COUNT]; /* the latest SNAPSHOT's, for the health thresholds */
 /* Snapshots handed to the writer (relaxed: /metrics reads it on its own). */
 static _Atomic uint64_t snapshots_written;
-
-/* ---- process figures ------------------------------------------------------ */
-static uint64_t read_proc_field(const char *file, int field)
-{
-    char buf[PROC_LINE_MAX];
-    int f = open(file, O_RDONLY | O_CLOEXEC);
-    if (f < 0)
-        return 0;
-    ssize_t n = read(f, buf, sizeof(buf) - 1);
-    close(f);
-    if (n <= 0)
-        return 0;
-    buf[n] = 0;
-    char *p = buf;
-    if (strcmp(file, "/proc/self/stat") == 0) {
-        p = strrchr(buf, ')');
-        if (!p)
-            return 0;
-        p += 2;
-        field -= STAT_FIELD_AFTER_COMM;
-    }
-    for (int i = 0; i < field && *p; i++) {
-        while (*p && *p != ' ')
-            p++;
-        while (*p == ' ')
-            p++;
-    }
-    uint64_t v = 0;
-    while (*p >= '0' && *p <= '9')
-        v = v * 10 + (uint64_t)(*p++ - '0');
-    return v;
-}
 
 /* ---- mappings ------------------------------------------------------------- */
 static int encode_object(struct dl_phdr_info *info, size_t size, void *data)
@@ -203,8 +163,8 @@ static double add_snapshot(int reason, uint32_t gen, int may_lock, double *est_f
     uint64_t heap_in_use = 0, heap_reserved = 0;
     int heap_source = hs_heapstats_read(&heap_in_use, &heap_reserved, may_lock);
     stats[HS_STAT_HEAP_SOURCE] = (uint64_t)heap_source;
-    stats[HS_STAT_RSS] = read_proc_field("/proc/self/statm", STATM_RESIDENT) * (uint64_t)sysconf(_SC_PAGESIZE);
-    stats[HS_STAT_LIVE_THREADS] = read_proc_field("/proc/self/stat", STAT_NUM_THREADS);
+    stats[HS_STAT_RSS] = hs_proc_field("/proc/self/statm", HS_PROC_STATM_RESIDENT) * (uint64_t)sysconf(_SC_PAGESIZE);
+    stats[HS_STAT_LIVE_THREADS] = hs_proc_threads();
     hs_threads_sum_calls(&stats[HS_STAT_ALLOC_CALLS], &stats[HS_STAT_FREE_CALLS]);
     stats[HS_STAT_LOST_SAMPLES] = hs_loss_total();
     stats[HS_STAT_STACKS] = nstacks;

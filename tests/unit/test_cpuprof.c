@@ -23,6 +23,7 @@
 
 #include "capture.h"
 #include "cpuprof.h"
+#include "procfs.h"
 #include "run_suite.h"
 
 static uint64_t now_ns(clockid_t c)
@@ -266,7 +267,7 @@ START_TEST(test_dump_reaches_a_blocked_thread_and_bounds_a_masked_one)
     long n;
     uint64_t end = now_ns(CLOCK_MONOTONIC) + 2000000000ull;
     do
-        n = hs_cpuprof_list_threads(tids, 16, (uint32_t)syscall(SYS_gettid));
+        n = hs_proc_tasks(tids, 16, (uint32_t)syscall(SYS_gettid));
     while (n != 2 && now_ns(CLOCK_MONOTONIC) < end);
     ck_assert_int_eq(n, 2);
     /* Both asleep: the reader in read(2), the other in its wait. */
