@@ -6,6 +6,10 @@ PKGS="gcc g++ make pkg-config libunwind-dev uthash-dev check zlib1g-dev binutils
       python3 git coreutils valgrind redis-server redis-tools libjemalloc2 libtcmalloc-minimal4 libmimalloc2.0 procps
       libdw-dev libelf-dev libc6-dbg golang-go protobuf-compiler librsvg2-bin clang clang-format libclang-rt-14-dev prometheus
       libpython3.11-testsuite nginx curl"
+# `deps.sh real`: what `make check-real` (tests/real/) needs instead. Debian's
+# JRE ships the jdk.compiler module, so `java Source.java` runs without a JDK.
+[ "${1:-}" = real ] && PKGS="redis-server redis-tools nginx wrk curl sqlite3 python3 default-jre-headless nodejs git
+      iproute2 procps gzip"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
