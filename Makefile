@@ -27,7 +27,7 @@ LIB_LIBS := $(UNWIND_LIBS) -ldl -lm
 COMMON_SRCS := $(wildcard common/*.c)
 # The common modules the library links (the rest serve only the analyzer).
 LIB_COMMON_SRCS := common/hs_codec.c common/hs_leak.c common/hs_options.c common/hs_template.c common/hs_text.c common/hs_pprof.c common/hs_prom.c common/hs_prom_process.c \
-                   common/hs_alert.c common/hs_report_json.c
+                   common/hs_alert.c common/hs_report_json.c common/hs_frames.c
 # interposer/preload/ holds every file that defines an exported symbol
 # (malloc & co., pthread_create, dlclose, read, pipe2) or the constructor;
 # the unit tests link every other interposer module, so nothing outside
@@ -53,6 +53,7 @@ LIB := $(BUILD)/libheapscope.so
 CLI := $(BUILD)/heapscope
 
 .PHONY: all deps check test unit asan bench demo install clean format format-check lint fuzz leakeval progs
+.PHONY: deps-real check-real
 all: $(LIB) $(CLI)
 
 $(BUILD)/lib/interposer/%.o: interposer/%.c $(LIB_HEADERS)
@@ -154,6 +155,16 @@ check: deps
 
 test: check
 
+# Real programs (redis-server, nginx, sqlite3, python3, java, node, git)
+# under heapscope record, each checked by its own answers and by the report
+# (tests/real/, scripts/run-tests.sh real; about 2 minutes).
+deps-real:
+	@sh scripts/deps.sh real
+
+check-real: deps deps-real
+	$(MAKE) -j$$(nproc) all progs
+	@BUILD=$(BUILD) sh scripts/run-tests.sh real
+
 asan:
 	@sh scripts/deps.sh
 	$(MAKE) BUILD=build/asan CFLAGS="-O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" unit
@@ -179,7 +190,7 @@ demo: deps
 # time: FUZZ_SECONDS/2 (at least 1), its corpus in $(BUILD)/fuzz/corpus-http
 # and its crashing inputs named $(BUILD)/fuzz/http-*.
 FUZZ_SECONDS ?= 60
-FUZZ_SRCS := common/hs_codec.c common/hs_reader.c analyzer/model.c tests/fuzz/fuzz_dump.c
+FUZZ_SRCS := common/hs_codec.c common/hs_reader.c analyzer/model.c analyzer/program_name.c tests/fuzz/fuzz_dump.c
 FUZZ_HTTP_SRCS := interposer/http_request.c tests/fuzz/fuzz_http.c
 FUZZ_CC = clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -D_GNU_SOURCE
 $(BUILD)/fuzz/fuzz_dump: $(FUZZ_SRCS) $(wildcard common/*.h analyzer/*.h)

@@ -8,6 +8,7 @@
  * (report_print.c does). */
 #include "analysis.h"
 
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +16,7 @@
 #include <uthash.h>
 
 #include "hs_text.h"
+#include "wrappers.h"
 
 /* A call site with what only this file needs: its series and hash links.
  * pub comes first: the suspects and at_exit lists point at it. */
@@ -69,6 +71,7 @@ struct hs_analysis_state {
     size_t scratch_len;
     hs_analysis_alert_t *alerts;
     size_t alerts_cap;
+    hs_site_finder_t *finder; /* sites by a->frames (sites.h) */
 };
 
 typedef struct hs_analysis_state state_t;
@@ -89,16 +92,14 @@ static void add_rec(hs_analysis_t *a, const char *fmt, ...)
 
 const char *hs_analysis_site_location(const hs_site_t *w, char *buf, size_t len)
 {
-    if (w->file && w->line)
-        snprintf(buf, len, "%s:%u", w->file, w->line);
-    else if (w->file)
-        snprintf(buf, len, "%s", w->file);
-    else
-        snprintf(buf, len, "?");
-    return buf;
+    return hs_site_location(w, buf, len);
 }
 
 static const char *bytes(double x, char *buf, size_t len) { return hs_text_bytes(x, HS_TEXT_BYTES_TENTHS, buf, len); }
+
+/* A count for "%.0f": estimates are differences of sums, and a few ulps of
+ * noise below zero must not print as "-0". */
+static double not_negative(double x) { return x > 0 ? x : 0; }
 
 /* ---- pass 1: process series and threads ------------------------------------ */
 static thread_site_t *thread_site_for(hs_analysis_t *a, const hs_model_stack_t *creation_stack, uint64_t start_routine)
@@ -107,9 +108,9 @@ static thread_site_t *thread_site_for(hs_analysis_t *a, const hs_model_stack_t *
     hs_site_t w;
     char start[300];
     if (creation_stack)
-        hs_site_of_stack(a->sym, creation_stack, &w);
+        hs_site_find(st->finder, creation_stack, &w);
     else
-        w = (hs_site_t){"?", NULL, 0, 0};
+        w = (hs_site_t){"?", NULL, 0, 0, NULL, NULL, 0};
     if (!creation_stack && !start_routine)
         snprintf(start, sizeof(start), "(sites beyond the interposer's table)");
     else
@@ -318,9 +319,10 @@ static site_t *site_for_stack(hs_analysis_t *a, size_t index)
         return st->stack_site[index];
     const hs_model_stack_t *s = hs_model_stack_at(st->model, index);
     hs_site_t w;
-    hs_site_of_stack(a->sym, s, &w);
+    hs_site_find(st->finder, s, &w);
+    /* A call site: file and line, or the offset in a binary without a line table. */
     char key[1200];
-    snprintf(key, sizeof(key), "%s\t%s\t%u", w.function, w.file ? w.file : "", w.line);
+    snprintf(key, sizeof(key), "%s\t%s\t%u\t%" PRIx64, w.function, w.file ? w.file : "", w.line, w.file ? 0 : w.offset);
     site_t *site;
     HASH_FIND_STR(st->sites, key, site);
     if (!site) {
@@ -487,6 +489,76 @@ static int process_verdict(hs_analysis_t *a, size_t *first_out, size_t *stride_o
     return 0;
 }
 
+/* One site's in-use series over the whole run (pass 2 keeps the window's
+ * only), for the time to detection of a leak the blame alone called: one
+ * more pass over the dump, summing the site's stacks by index (pass 2's
+ * stack_site; indexes follow the order of definition, the same in every
+ * pass). Starting the pass ends pass 2's reader, which is done; its stacks
+ * stay readable. NULL when the pass fails (no detection time then). */
+static hs_point_t *whole_site_series(hs_analysis_t *a, const site_t *site, size_t *n)
+{
+    state_t *st = a->state;
+    hs_model_t *m = NULL;
+    char err[512];
+    hs_point_t *pts = malloc(a->nproc * sizeof(*pts));
+    if (!pts || hs_input_model(st->input, &m, err, sizeof(err))) {
+        free(pts);
+        return NULL;
+    }
+    hs_model_snapshot_t snap;
+    size_t k = 0;
+    while (k < a->nproc && hs_model_next(m, &snap, err, sizeof(err)) == 1) {
+        double v = 0;
+        size_t stacks = hs_model_stack_count(m);
+        for (size_t i = 0; i < stacks && i < st->stack_site_len; i++) {
+            const hs_model_stack_t *s = hs_model_stack_at(m, i);
+            if (st->stack_site[i] == site && s->has_row)
+                v += s->row.est_alloc_bytes - s->row.est_free_bytes;
+        }
+        pts[k++] = (hs_point_t){snap.offset_s, v};
+    }
+    hs_model_close(m);
+    *n = k;
+    return pts;
+}
+
+/* Why the verdict: the process series' reason when it agrees with the
+ * verdict. It does not when the blame alone called it a leak (sites together
+ * over the threshold, the fastest sure of its trend) while the whole heap's
+ * series did not (its reason begins "not a leak" under a LEAK verdict), or
+ * when the heap's series passed but no site is to blame. */
+static void explain(hs_analysis_t *a)
+{
+    const char *heap = a->leak.reason;
+    if (a->leak_detected == a->leak.leaking) {
+        snprintf(a->why, sizeof(a->why), "%s", heap);
+        return;
+    }
+    if (!a->leak_detected) { /* the heap's series passed, but no site carries it */
+        snprintf(a->why, sizeof(a->why),
+                 "no call site grew above its threshold and sampling noise, so nothing is blamed; the whole heap: %s",
+                 heap);
+        return;
+    }
+    if (strncmp(heap, "not a leak: ", 12) == 0)
+        heap += 12;
+    int len = (int)strlen(heap);
+    if (len > 0 && heap[len - 1] == '.')
+        len--;
+    char g[32], r[32];
+    double sure = a->nsuspects ? a->suspects[0]->leak.confidence : 0;
+    if (a->rate.sites == 1)
+        snprintf(a->why, sizeof(a->why),
+                 "a call site grew %s at %s/s, above its threshold and sampling noise and %.2f sure of its trend; "
+                 "the whole heap alone does not show it (%.*s).",
+                 bytes(a->growth, g, sizeof(g)), bytes(a->rate.rate, r, sizeof(r)), sure, len, heap);
+    else
+        snprintf(a->why, sizeof(a->why),
+                 "%zu call sites grew %s together at %s/s, each above its threshold and sampling noise, the fastest "
+                 "%.2f sure of its trend; the whole heap alone does not show it (%.*s).",
+                 a->rate.sites, bytes(a->growth, g, sizeof(g)), bytes(a->rate.rate, r, sizeof(r)), sure, len, heap);
+}
+
 /* Suspects and at-exit sites: each site's own series, by the shared blame
  * rule (hs_leak_site_params, hs_leak_is_blamed). */
 static void judge_sites(hs_analysis_t *a)
@@ -494,6 +566,7 @@ static void judge_sites(hs_analysis_t *a)
     state_t *st = a->state;
     const hs_analysis_site_t **suspects = a->suspects, **at_exit = a->at_exit;
     double suspect_growth = 0;
+    hs_leak_rate_t rate = {0};
     site_t *site, *tmp;
     HASH_ITER(hh, st->sites, site, tmp)
     {
@@ -504,8 +577,13 @@ static void judge_sites(hs_analysis_t *a)
         hs_leak_params_t sp = hs_leak_site_params(site->pts, site->npts, a->window_s, a->threshold,
                                                   (double)a->header->sample_rate, turnover);
         hs_leak_analyze(site->pts, site->npts, &sp, st->scratch, st->scratch_len, &p->leak);
-        if (p->leak.leaking)
+        if (p->leak.leaking) {
             suspect_growth += p->leak.growth;
+            double mean_block = p->inuse_objects >= 1 ? p->inuse_bytes / p->inuse_objects : 0;
+            hs_leak_rate_add_site(
+                &rate, &p->leak,
+                hs_leak_growth_stderr(p->leak.growth, turnover, (double)a->header->sample_rate, mean_block));
+        }
         if (p->leak.leaking && a->nsuspects < HS_ANALYSIS_MAX_SUSPECTS) {
             suspects[a->nsuspects++] = p;
         } else if (p->leak.leaking) {
@@ -529,6 +607,29 @@ static void judge_sites(hs_analysis_t *a)
                                          a->nsuspects ? suspects[0]->leak.confidence : 0, a->threshold);
     if (!a->leak.leaking && !a->leak_detected)
         a->nsuspects = 0;
+    /* The headline is what is blamed: every site that passed its own test,
+     * when the verdict blames them; nothing otherwise. */
+    if (a->leak_detected) {
+        a->rate = rate;
+        a->growth = suspect_growth;
+    }
+    /* Blamed without the process series (hs_leak_is_blamed's second way):
+     * the time to detection is when the fastest suspect's own series, over
+     * the whole run as the process's is, first passed its test with the
+     * same parameters, at least half a window in. */
+    if (a->leak_detected && !a->leak.leaking && a->nsuspects) {
+        const site_t *top = (const site_t *)suspects[0]; /* pub comes first */
+        double turnover = hs_leak_turnover(top->pub.free_bytes - top->free_start, top->inuse_start);
+        hs_leak_params_t sp = hs_leak_site_params(top->pts, top->npts, a->window_s, a->threshold,
+                                                  (double)a->header->sample_rate, turnover);
+        sp.min_span_s = (a->t1 - a->t0) / 2;
+        size_t n = 0;
+        hs_point_t *whole = whole_site_series(a, top, &n);
+        if (whole)
+            a->detected_at = hs_leak_first_detection(whole, n, &sp, st->scratch, st->scratch_len);
+        free(whole);
+    }
+    explain(a);
 }
 
 static void judge_threads(hs_analysis_t *a)
@@ -550,27 +651,27 @@ static void judge_threads(hs_analysis_t *a)
 static void recommend(hs_analysis_t *a)
 {
     state_t *st = a->state;
-    char where[1100], x[32], y[32];
+    char where[1300], x[32], y[32];
     for (size_t i = 0; i < a->nsuspects; i++) {
         const hs_analysis_site_t *s = a->suspects[i];
-        hs_analysis_site_location(&s->where, where, sizeof(where));
+        hs_site_describe(&s->where, where, sizeof(where));
         double objects_growth = s->inuse_objects - s->first_inuse_objects;
         if (s->inuse_objects < 4 || objects_growth < 0.05 * (s->inuse_objects > 1 ? s->inuse_objects : 1)) {
             add_rec(a,
-                    "%s (%s) keeps %.0f live block(s) that grow by %s/s: a buffer grown with realloc that never "
+                    "%s keeps %.0f live block(s) that grow by %s/s: a buffer grown with realloc that never "
                     "shrinks; cap it, shrink it when drained, or reset it.",
-                    s->where.function, where, s->inuse_objects, bytes(s->leak.slope, x, sizeof(x)));
+                    where, not_negative(s->inuse_objects), bytes(s->leak.slope, x, sizeof(x)));
         } else if (s->sampled_frees == 0) {
             add_rec(a,
-                    "Nothing allocated at %s (%s) is ever freed, and it grows by %s/s (%.0f objects live): an "
+                    "Nothing allocated at %s is ever freed, and it grows by %s/s (%.0f objects live): an "
                     "unbounded cache, list or map; bound it or evict entries.",
-                    s->where.function, where, bytes(s->leak.slope, x, sizeof(x)), s->inuse_objects);
+                    where, bytes(s->leak.slope, x, sizeof(x)), not_negative(s->inuse_objects));
         } else {
             double kept = s->alloc_objects > 0 ? 100.0 * s->inuse_objects / s->alloc_objects : 0;
             add_rec(a,
-                    "%s (%s) frees most of what it allocates but keeps %.1f%% (%s/s): look for a missing free on "
+                    "%s frees most of what it allocates but keeps %.1f%% (%s/s): look for a missing free on "
                     "an error or early-return path, or an object handed to another thread that never frees it.",
-                    s->where.function, where, kept, bytes(s->leak.slope, x, sizeof(x)));
+                    where, not_negative(kept), bytes(s->leak.slope, x, sizeof(x)));
         }
     }
     for (thread_site_t *ts = st->tsites; ts; ts = ts->next) {
@@ -600,15 +701,26 @@ static void recommend(hs_analysis_t *a)
     }
     double span = last->t > 0 ? last->t : 1;
     if (busiest && busiest->alloc_objects / span > 10000) {
-        hs_analysis_site_location(&busiest->where, where, sizeof(where));
+        hs_site_describe(&busiest->where, where, sizeof(where));
         add_rec(a,
-                "%s (%s) makes %.0f short-lived allocations per second (%s/s): reuse a buffer or use a pool "
+                "%s makes %.0f short-lived allocations per second (%s/s): reuse a buffer or use a pool "
                 "there to cut allocator time.",
-                busiest->where.function, where, busiest->alloc_objects / span,
-                bytes(busiest->alloc_bytes / span, x, sizeof(x)));
+                where, busiest->alloc_objects / span, bytes(busiest->alloc_bytes / span, x, sizeof(x)));
     }
     if (!a->leak_detected && !a->threads_leak)
         add_rec(a, "No sustained growth: %s", a->leak.reason);
+}
+
+/* ---- allocation wrappers ---------------------------------------------------------- */
+/* After pass 1, before any site is found: every stack of the dump is in
+ * the model, and sites found later blame the detected wrappers' callers. */
+static int detect_wrappers(hs_analysis_t *a, char *err, size_t errlen)
+{
+    if (hs_wrappers_detect(a->state->finder, a->frames, &a->state->model, 1) < 0) {
+        snprintf(err, errlen, "%s: out of memory", a->path);
+        return -1;
+    }
+    return 0;
 }
 
 /* ---- entry points ---------------------------------------------------------------- */
@@ -627,6 +739,13 @@ static int start(hs_analysis_t *a, hs_input_t *in, hs_symbolizer_t *sym, const h
     }
     a->state->input = in;
     a->state->has_threshold = opt->has_threshold;
+    a->frames =
+        hs_frame_filter_new(1, opt->drop_frames, "--drop-frames", opt->keep_frames, "--keep-frames", err, errlen);
+    if (!a->frames || !(a->state->finder = hs_site_finder_new(sym, a->frames))) {
+        if (a->frames)
+            snprintf(err, errlen, "%s: out of memory", a->path);
+        return -1;
+    }
     return 0;
 }
 
@@ -635,7 +754,8 @@ int hs_analysis_run(hs_analysis_t *a, hs_input_t *in, hs_symbolizer_t *sym, cons
 {
     size_t first_index, stride;
     if (start(a, in, sym, opt, err, errlen) || pass1(a, 1, err, errlen) ||
-        process_verdict(a, &first_index, &stride, err, errlen) || pass2(a, first_index, stride, err, errlen))
+        process_verdict(a, &first_index, &stride, err, errlen) || detect_wrappers(a, err, errlen) ||
+        pass2(a, first_index, stride, err, errlen))
         return -1;
     judge_sites(a);
     judge_threads(a);
@@ -704,6 +824,8 @@ void hs_analysis_free(hs_analysis_t *a)
         free(st->tsites);
         st->tsites = next;
     }
+    hs_site_finder_free(st->finder);
+    hs_frame_filter_free(a->frames);
     free(st);
     memset(a, 0, sizeof(*a));
 }

@@ -29,9 +29,10 @@ typedef struct {
     uint64_t heap_in_use, heap_reserved, rss, threads, alloc_calls;
 } hs_analysis_point_t;
 
-/* A call site: the stacks whose first frame in the program's own code is the
- * same function, file and line (sites.h). Counters are estimates at the last
- * snapshot; leak is the verdict on the site's own in-use series. */
+/* A call site: the stacks whose site (sites.h: the caller of the allocator
+ * and its wrappers, the program's own code first) is the same function, file
+ * and line, or offset without a line table. Counters are estimates at the
+ * last snapshot; leak is the verdict on the site's own in-use series. */
 typedef struct {
     hs_site_t where;
     const hs_model_stack_t *top_stack; /* the member stack holding the most at the end */
@@ -67,6 +68,11 @@ typedef struct {
     double window_s;   /* 0: 300 s, or the whole run when shorter */
     double threshold;  /* bytes of growth over the window, when has_threshold */
     int has_threshold; /* else 10 MiB per 300 s, at most 5% of the peak, at least 64 KiB */
+    /* Frames blamed on their callers (docs/frames.md): the default table
+     * plus drop_frames, minus keep_frames (NULL: none; both must compile:
+     * the commands check them with hs_frame_filter_new first), plus the
+     * wrappers detected in the dump (wrappers.h). */
+    const char *drop_frames, *keep_frames;
 } hs_analysis_options_t;
 
 typedef struct hs_analysis {
@@ -79,6 +85,14 @@ typedef struct hs_analysis {
     hs_leak_result_t leak;              /* the process series' verdict (before blame) */
     double detected_at;                 /* time to detection, or -1 */
     int leak_detected;                  /* the verdict with blame (hs_leak_is_blamed) */
+    /* The headline (hs_leak.h, "the headline rate"): the Theil-Sen slopes of
+     * every blamed site (suspects, listed or not) summed, each site's Sen
+     * interval widened by its sampling error, combined in quadrature;
+     * rate.sites 0 and everything 0 when nothing is blamed (no leak). The
+     * heap's own trend stays in leak.slope. */
+    hs_leak_rate_t rate;
+    double growth; /* the blamed sites' growth over the window, summed; 0 when none */
+    char why[480]; /* why the verdict: leak.reason, or the blamed growth when blame alone decided */
     int threads_leak;
     const hs_analysis_site_t *suspects[HS_ANALYSIS_MAX_SUSPECTS]; /* fastest first */
     size_t nsuspects;
@@ -87,6 +101,7 @@ typedef struct hs_analysis {
     const hs_analysis_thread_site_t *thread_sites; /* every creation site, leaking or not */
     char *recommendations[HS_ANALYSIS_MAX_RECOMMENDATIONS];
     size_t nrecommendations;
+    hs_frame_filter_t *frames;         /* the filter sites were found with; its detected wrappers (wrappers.h) */
     const hs_analysis_alert_t *alerts; /* every ALERT record, in file order */
     size_t nalerts;
     struct hs_analysis_state *state; /* analysis.c's own: the model, the site tables */
@@ -106,7 +121,7 @@ int hs_analysis_leak_trend(hs_input_t *in, double window_s, hs_leak_result_t *ou
                            size_t errlen);
 void hs_analysis_free(hs_analysis_t *a);
 
-/* "file:line", "file" or "?" for a site; returns buf. */
+/* "file:line", "file", "module+0xoffset" or "?" for a site (hs_site_location); returns buf. */
 const char *hs_analysis_site_location(const hs_site_t *w, char *buf, size_t len);
 
 #endif

@@ -23,13 +23,14 @@
 #include "model.h"
 #include "sites.h"
 #include "when.h"
+#include "wrappers.h"
 
 #define MAX_LINES 32
 
 void hs_cmd_pprof_usage(FILE *out)
 {
     fprintf(out, "usage: heapscope pprof DUMP... [-o FILE] [--at WHEN] [--base WHEN] [--sample-type TYPE]\n"
-                 "                       [--no-symbolize]\n"
+                 "                       [--no-symbolize] [--drop-frames REGEX] [--keep-frames REGEX]\n"
                  "\n"
                  "Writes a gzipped pprof heap profile (open it with `go tool pprof FILE`). Several dumps (a\n"
                  "server and its forked workers) are merged; each sample carries a `pid` label.\n"
@@ -40,7 +41,12 @@ void hs_cmd_pprof_usage(FILE *out)
                  "  --base WHEN          subtract the state at WHEN: the profile shows what grew in between\n"
                  "  --sample-type TYPE   default view: inuse_space (default), inuse_objects, alloc_space,\n"
                  "                       alloc_objects\n"
-                 "  --no-symbolize       leave symbolization to pprof (it reads the binaries itself)\n" HS_INPUT_USAGE);
+                 "  --no-symbolize       leave symbolization to pprof (it reads the binaries itself)\n"
+                 "\n"
+                 "The profile's drop_frames holds the allocator and wrapper table (docs/frames.md), the\n"
+                 "wrappers found in the dumps and --drop-frames; its keep_frames --keep-frames: pprof then\n"
+                 "shows the callers of zmalloc or ngx_alloc as leaves, as heapscope report blames them.\n"
+                 "\n" HS_SITES_FRAMES_USAGE HS_INPUT_USAGE);
 }
 
 /* A row-state copy of one dump at one point in time. */
@@ -256,12 +262,16 @@ static int add_samples(build_t *b, dump_t *d, char *err, size_t errlen)
         int64_t values[4] = {to_i64(alloc_objects), to_i64(alloc_bytes), to_i64(inuse_objects), to_i64(inuse_bytes)};
         if (!values[0] && !values[1] && !values[2] && !values[3])
             continue;
-        uint32_t depth = s->depth;
-        for (uint32_t f = 0; f < depth; f++)
-            if (!(ids[f] = location_id(b, d->index, s, f))) {
+        uint32_t depth = 0;
+        for (uint32_t f = 0; f < s->depth; f++) {
+            /* heapscope's own frames are nobody's call site (sites.c leaves them out too) */
+            if (s->frame_mapping[f] && strstr(s->frame_mapping[f]->path, "libheapscope"))
+                continue;
+            if (!(ids[depth++] = location_id(b, d->index, s, f))) {
                 snprintf(err, errlen, "out of memory building the profile");
                 return -1;
             }
+        }
         /* Go labels each sample with the object size; a stack here
          * aggregates its samples, so the label is their mean size. */
         uint64_t count = at.alloc_count - base.alloc_count, bytes = at.alloc_bytes - base.alloc_bytes;
@@ -303,6 +313,28 @@ static void add_comments(build_t *b, const dump_t *d)
     }
 }
 
+/* drop_frames and keep_frames: the filter's expressions once the wrappers
+ * of every dump are learnt, so pprof cuts the stacks where the reports do.
+ * Without symbols there are no names to learn from. */
+static int pprof_frames(build_t *b, hs_frame_filter_t *filter, dump_t *dumps, size_t ndumps)
+{
+    if (b->sym) {
+        hs_model_t **models = calloc(ndumps, sizeof(*models));
+        hs_site_finder_t *sf = hs_site_finder_new(b->sym, filter);
+        int rc = !models || !sf;
+        for (size_t i = 0; !rc && i < ndumps; i++)
+            models[i] = dumps[i].model;
+        if (!rc && hs_wrappers_detect(sf, filter, models, ndumps) < 0)
+            rc = 1;
+        hs_site_finder_free(sf);
+        free(models);
+        if (rc)
+            return -1;
+    }
+    hs_pprof_set_drop_frames(b->p, hs_frame_filter_pprof_drop(filter), hs_frame_filter_pprof_keep(filter));
+    return 0;
+}
+
 static void warn_once(void *ctx, const char *msg)
 {
     (void)ctx;
@@ -312,15 +344,17 @@ static void warn_once(void *ctx, const char *msg)
 /* Returns HS_ARGS_END with the dumps in *dumps, HS_ARGS_HELP, or
  * HS_ARGS_ERROR after one line on stderr. */
 static int parse_args(int argc, char **argv, const char **out, hs_when_t *at, hs_when_t *base, int *has_base,
-                      const char **sample_type, int *symbolize, char ***dumps, int *ndumps)
+                      const char **sample_type, int *symbolize, const char **frames[2], char ***dumps, int *ndumps)
 {
-    enum { OPT_OUTPUT = 1, OPT_AT, OPT_BASE, OPT_SAMPLE_TYPE, OPT_NO_SYMBOLIZE };
+    enum { OPT_OUTPUT = 1, OPT_AT, OPT_BASE, OPT_SAMPLE_TYPE, OPT_NO_SYMBOLIZE, OPT_DROP, OPT_KEEP };
     static const hs_arg_option_t options[] = {
         {OPT_OUTPUT, 'o', "output", 1},
         {OPT_AT, 0, "at", 1},
         {OPT_BASE, 0, "base", 1},
         {OPT_SAMPLE_TYPE, 0, "sample-type", 1},
         {OPT_NO_SYMBOLIZE, 0, "no-symbolize", 0},
+        {OPT_DROP, 0, "drop-frames", 1},
+        {OPT_KEEP, 0, "keep-frames", 1},
         {0, 0, NULL, 0},
     };
     hs_args_t args;
@@ -353,6 +387,8 @@ static int parse_args(int argc, char **argv, const char **out, hs_when_t *at, hs
             *sample_type = value;
             break;
         case OPT_NO_SYMBOLIZE: *symbolize = 0; break;
+        case OPT_DROP: *frames[0] = value; break;
+        case OPT_KEEP: *frames[1] = value; break;
         }
     }
     if (opt != HS_ARGS_END)
@@ -368,15 +404,19 @@ int hs_cmd_pprof(int argc, char **argv)
     const char *out_path = "heap.pb.gz", *sample_type = NULL;
     hs_when_t at = {HS_WHEN_LAST, 0, 0}, base = {HS_WHEN_LAST, 0, 0};
     int has_base = 0, symbolize = 1;
+    const char *drop = NULL, *keep = NULL, **frames[2] = {&drop, &keep};
     char **operands;
     int noperands;
-    int parsed =
-        parse_args(argc, argv, &out_path, &at, &base, &has_base, &sample_type, &symbolize, &operands, &noperands);
+    int parsed = parse_args(argc, argv, &out_path, &at, &base, &has_base, &sample_type, &symbolize, frames, &operands,
+                            &noperands);
     if (parsed == HS_ARGS_HELP) {
         hs_cmd_pprof_usage(stdout);
         return HS_EXIT_OK;
     }
     if (parsed != HS_ARGS_END)
+        return HS_EXIT_BAD_INPUT;
+    hs_frame_filter_t *filter = hs_sites_filter("pprof", drop, keep);
+    if (!filter)
         return HS_EXIT_BAD_INPUT;
     size_t ndumps = (size_t)noperands;
     dump_t *dumps = calloc(ndumps, sizeof(*dumps));
@@ -412,6 +452,10 @@ int hs_cmd_pprof(int argc, char **argv)
     hs_pprof_period(b.p, "space", "bytes", (int64_t)hs_model_header(dumps[0].model)->sample_rate);
     if (sample_type)
         hs_pprof_default_sample_type(b.p, sample_type);
+    if (pprof_frames(&b, filter, dumps, ndumps)) {
+        fprintf(stderr, "heapscope: pprof: out of memory\n");
+        goto out;
+    }
     const dump_t *d0 = &dumps[0];
     uint64_t start_ns = d0->has_base ? d0->base.snap.monotonic_ns : hs_model_header(d0->model)->start_monotonic_ns;
     hs_pprof_time(b.p, (int64_t)d0->at.snap.realtime_ns,
@@ -466,5 +510,6 @@ out:
         hs_symbolizer_free(b.sym);
     if (b.p)
         hs_pprof_free(b.p);
+    hs_frame_filter_free(filter);
     return status;
 }

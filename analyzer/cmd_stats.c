@@ -16,6 +16,13 @@
 #include "input.h"
 #include "textout.h"
 #include "model.h"
+#include "sites.h"
+#include "symbolize.h"
+#include "wrappers.h"
+#include <uthash.h>
+
+/* Call sites listed after the table (and in the JSON's "top_sites"). */
+#define STATS_TOP_SITES 10
 
 typedef enum { FORMAT_TABLE, FORMAT_CSV, FORMAT_JSON } stats_format_t;
 
@@ -39,11 +46,25 @@ typedef struct {
     hs_model_alert_t *alerts; /* ALERT records, in file order */
     size_t nalerts, alerts_capacity;
     int alerts_oom;
+    /* The call sites holding the most at the last snapshot (sites.h). */
+    hs_frame_filter_t *frames; /* with the wrappers detected in the dump */
+    struct top_site *sites;    /* uthash by key */
+    struct top_site **top;     /* the first ntop, largest first */
+    size_t ntop;
 } stats_t;
+
+/* One call site's sampled estimates at the last snapshot, its stacks summed. */
+typedef struct top_site {
+    UT_hash_handle hh;
+    hs_site_t where;
+    double inuse_bytes, inuse_objects, alloc_bytes, alloc_objects;
+    char key[];
+} top_site_t;
 
 void hs_cmd_stats_usage(FILE *out)
 {
-    fprintf(out, "usage: heapscope stats [--csv | --json] DUMP\n"
+    fprintf(out, "usage: heapscope stats [--csv | --json] [--drop-frames REGEX] [--keep-frames REGEX]\n"
+                 "                       [--no-symbolize] DUMP\n"
                  "\n"
                  "Prints one row per snapshot of DUMP: time since the process started, the\n"
                  "snapshot's reason, heap in use and reserved (the allocator's own figures, or\n"
@@ -64,6 +85,14 @@ void hs_cmd_stats_usage(FILE *out)
                  "\n"
                  "Health alerts (HEAPSCOPE_ALERT_*) the dump recorded follow the table, one line\n"
                  "each, and are the JSON's \"alerts\"; the CSV has no room for them.\n"
+                 "\n"
+                 "Then, after a blank line, the allocation wrappers found in the dump and the ten call\n"
+                 "sites holding the most at the last snapshot (sampled estimates: in use, objects,\n"
+                 "allocated over the run), named as heapscope report names them (\"caller (file:line)\n"
+                 "via wrapper\"); the JSON's \"wrappers_detected\" and \"top_sites\": [{\"function\",\n"
+                 "\"file\", \"line\", \"via\", \"inuse_bytes\", \"inuse_objects\", \"alloc_bytes\",\n"
+                 "\"alloc_objects\"}].\n"
+                 "\n" HS_SITES_FRAMES_USAGE "  --no-symbolize       name frames by module+offset only\n"
                  "\n"
                  "A truncated tail is a warning on stderr (exit 0, the complete snapshots are\n"
                  "printed); a corrupt dump prints nothing but one error line (exit 2).\n" HS_INPUT_USAGE);
@@ -165,6 +194,158 @@ static void fill_row(stats_row_t *row, const hs_model_snapshot_t *snap, const st
     row->est_inuse_bytes = inuse > 0.5 ? inuse : 0;
 }
 
+/* ---- top sites ---------------------------------------------------------- */
+
+static void put_printable(FILE *out, const char *s);
+
+static int by_inuse(const void *x, const void *y)
+{
+    const top_site_t *p = *(const top_site_t *const *)x, *q = *(const top_site_t *const *)y;
+    if (p->inuse_bytes != q->inuse_bytes)
+        return p->inuse_bytes < q->inuse_bytes ? 1 : -1;
+    if (p->alloc_bytes != q->alloc_bytes)
+        return p->alloc_bytes < q->alloc_bytes ? 1 : -1;
+    return strcmp(p->key, q->key);
+}
+
+/* Estimates are differences of sums: noise below half a unit is 0. */
+static double not_negative(double x) { return x > 0.5 ? x : 0; }
+
+static void quiet(void *ctx, const char *msg)
+{
+    (void)ctx;
+    (void)msg; /* stats is about figures: an unsymbolized site is named module+offset */
+}
+
+/* Groups every stack's last row by call site, after learning the dump's
+ * allocation wrappers. 0, or -1 on OOM. */
+static int stats_sites(stats_t *s, hs_model_t *m, hs_symbolizer_t *sym)
+{
+    hs_site_finder_t *sf = hs_site_finder_new(sym, s->frames);
+    if (!sf || hs_wrappers_detect(sf, s->frames, &m, 1) < 0) {
+        hs_site_finder_free(sf);
+        return -1;
+    }
+    int rc = 0;
+    size_t n = hs_model_stack_count(m), count = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        const hs_model_stack_t *st = hs_model_stack_at(m, i);
+        if (!st->has_row)
+            continue;
+        hs_site_t w;
+        hs_site_find(sf, st, &w);
+        char key[1300];
+        snprintf(key, sizeof(key), "%s\t%s\t%u\t%" PRIx64, w.function, w.file ? w.file : "", w.line,
+                 w.file ? 0 : w.offset);
+        top_site_t *t;
+        HASH_FIND_STR(s->sites, key, t);
+        if (!t) {
+            size_t len = strlen(key);
+            if (!(t = calloc(1, sizeof(*t) + len + 1))) {
+                rc = -1;
+                break;
+            }
+            memcpy(t->key, key, len + 1);
+            /* The finder's strings die with it: keep copies. */
+            t->where = w;
+            t->where.function = strdup(w.function);
+            t->where.file = w.file ? strdup(w.file) : NULL;
+            t->where.via = w.via ? strdup(w.via) : NULL;
+            t->where.module = w.module ? strdup(w.module) : NULL;
+            HASH_ADD_STR(s->sites, key, t);
+            count++;
+            if (!t->where.function || (w.file && !t->where.file) || (w.via && !t->where.via) ||
+                (w.module && !t->where.module))
+                rc = -1;
+        }
+        t->inuse_bytes += st->row.est_alloc_bytes - st->row.est_free_bytes;
+        t->inuse_objects += st->row.est_alloc_objects - st->row.est_free_objects;
+        t->alloc_bytes += st->row.est_alloc_bytes;
+        t->alloc_objects += st->row.est_alloc_objects;
+    }
+    hs_site_finder_free(sf);
+    if (rc)
+        return rc;
+    if (!(s->top = calloc(count ? count : 1, sizeof(*s->top))))
+        return -1;
+    top_site_t *t, *tmp;
+    HASH_ITER(hh, s->sites, t, tmp)
+    {
+        t->inuse_bytes = not_negative(t->inuse_bytes);
+        t->inuse_objects = not_negative(t->inuse_objects);
+        s->top[s->ntop++] = t;
+    }
+    qsort(s->top, s->ntop, sizeof(*s->top), by_inuse);
+    if (s->ntop > STATS_TOP_SITES)
+        s->ntop = STATS_TOP_SITES;
+    return 0;
+}
+
+static void stats_sites_free(stats_t *s)
+{
+    top_site_t *t, *tmp;
+    HASH_ITER(hh, s->sites, t, tmp)
+    {
+        HASH_DEL(s->sites, t);
+        free((char *)t->where.function);
+        free((char *)t->where.file);
+        free((char *)t->where.via);
+        free((char *)t->where.module);
+        free(t);
+    }
+    free(s->top);
+    hs_frame_filter_free(s->frames);
+}
+
+static void print_sites_table(FILE *out, const stats_t *s)
+{
+    char names[600], b1[32], b2[32], where[1400];
+    fputc('\n', out);
+    if (hs_frame_filter_wrapper_count(s->frames))
+        fprintf(out, "allocation wrappers detected: %s (--keep-frames to keep them)\n",
+                hs_wrappers_list(s->frames, names, sizeof(names)));
+    fprintf(out, "top sites (sampled estimates at the last snapshot, most in use first):\n");
+    fprintf(out, "%12s  %10s  %12s  %s\n", "in use", "objects", "allocated", "site");
+    for (size_t i = 0; i < s->ntop; i++) {
+        const top_site_t *t = s->top[i];
+        fprintf(out, "%12s  %10.0f  %12s  ", hs_text_bytes(t->inuse_bytes, HS_TEXT_BYTES_TENTHS, b1, sizeof(b1)),
+                t->inuse_objects, hs_text_bytes(t->alloc_bytes, HS_TEXT_BYTES_TENTHS, b2, sizeof(b2)));
+        put_printable(out, hs_site_describe(&t->where, where, sizeof(where)));
+        fputc('\n', out);
+    }
+    if (!s->ntop)
+        fprintf(out, "  (no sampled allocation)\n");
+}
+
+static void print_sites_json(FILE *out, const stats_t *s)
+{
+    fputs(",\n \"wrappers_detected\": [", out);
+    for (size_t i = 0; i < hs_frame_filter_wrapper_count(s->frames); i++) {
+        fputs(i ? ", " : "", out);
+        hs_put_json_string(out, hs_frame_filter_wrapper_at(s->frames, i));
+    }
+    fputs("],\n \"top_sites\": [", out);
+    for (size_t i = 0; i < s->ntop; i++) {
+        const top_site_t *t = s->top[i];
+        fputs(i ? ",\n  {\"function\": " : "\n  {\"function\": ", out);
+        hs_put_json_string(out, t->where.function);
+        fputs(", \"file\": ", out);
+        if (t->where.file)
+            hs_put_json_string(out, t->where.file);
+        else
+            fputs("null", out);
+        fprintf(out, ", \"line\": %u, \"via\": ", t->where.line);
+        if (t->where.via)
+            hs_put_json_string(out, t->where.via);
+        else
+            fputs("null", out);
+        fprintf(out,
+                ", \"inuse_bytes\": %.0f, \"inuse_objects\": %.0f, \"alloc_bytes\": %.0f, \"alloc_objects\": %.0f}",
+                t->inuse_bytes, t->inuse_objects, t->alloc_bytes, t->alloc_objects);
+    }
+    fputs(s->ntop ? "\n ]" : "]", out);
+}
+
 /* "1023 B", "1.5 KiB", "12.0 MiB", ... up to EiB (u64 bytes never go further). */
 static void print_csv(FILE *out, const stats_t *s)
 {
@@ -227,7 +408,9 @@ static void print_json(FILE *out, const char *path, const hs_model_header_t *h, 
             i ? "," : "", a->offset_s, hs_reader_alert_kind_name(a->kind), hs_reader_alert_event_name(a->event),
             a->value, a->threshold);
     }
-    fputs(s->nalerts ? "\n ]}\n" : "]}\n", out);
+    fputs(s->nalerts ? "\n ]" : "]", out);
+    print_sites_json(out, s);
+    fputs("}\n", out);
 }
 
 /* Control bytes from a dump or argv must not reach the terminal. */
@@ -272,14 +455,27 @@ static void print_table(FILE *out, const char *path, const hs_model_header_t *h,
 
 int hs_cmd_stats(int argc, char **argv)
 {
-    enum { OPT_CSV = 1, OPT_JSON };
-    static const hs_arg_option_t options[] = {{OPT_CSV, 0, "csv", 0}, {OPT_JSON, 0, "json", 0}, {0, 0, NULL, 0}};
+    enum { OPT_CSV = 1, OPT_JSON, OPT_DROP, OPT_KEEP, OPT_NO_SYMBOLIZE };
+    static const hs_arg_option_t options[] = {{OPT_CSV, 0, "csv", 0},
+                                              {OPT_JSON, 0, "json", 0},
+                                              {OPT_DROP, 0, "drop-frames", 1},
+                                              {OPT_KEEP, 0, "keep-frames", 1},
+                                              {OPT_NO_SYMBOLIZE, 0, "no-symbolize", 0},
+                                              {0, 0, NULL, 0}};
     stats_format_t format = FORMAT_TABLE;
-    const char *format_flag = NULL, *path = NULL, *value;
+    const char *format_flag = NULL, *path = NULL, *value, *drop = NULL, *keep = NULL;
+    int symbolize = 1;
     hs_args_t args;
     int opt;
     hs_args_init(&args, "stats", options, HS_ARGS_PERMUTE, argc, argv);
     while ((opt = hs_args_next(&args, &value)) > 0) {
+        if (opt == OPT_DROP || opt == OPT_KEEP || opt == OPT_NO_SYMBOLIZE) {
+            if (opt == OPT_NO_SYMBOLIZE)
+                symbolize = 0;
+            else
+                *(opt == OPT_DROP ? &drop : &keep) = value;
+            continue;
+        }
         const char *flag = opt == OPT_CSV ? "--csv" : "--json";
         if (format_flag && strcmp(format_flag, flag) != 0) {
             fprintf(stderr, "heapscope: stats: %s and %s exclude each other\n", format_flag, flag);
@@ -294,6 +490,10 @@ int hs_cmd_stats(int argc, char **argv)
     }
     if (opt == HS_ARGS_ERROR || hs_args_one_dump(&args, "heapscope stats [--csv | --json] DUMP", &path))
         return HS_EXIT_BAD_INPUT;
+    stats_t s;
+    memset(&s, 0, sizeof(s));
+    if (!(s.frames = hs_sites_filter("stats", drop, keep)))
+        return HS_EXIT_BAD_INPUT;
 
     char err[512];
     hs_model_t *m = NULL;
@@ -304,10 +504,9 @@ int hs_cmd_stats(int argc, char **argv)
     if (open_rc) {
         fprintf(stderr, "heapscope: %s\n", err);
         hs_input_close(in);
+        hs_frame_filter_free(s.frames);
         return open_rc;
     }
-    stats_t s;
-    memset(&s, 0, sizeof(s));
     hs_model_set_alert_cb(m, on_alert, &s);
     int rc = HS_EXIT_OK;
     hs_model_snapshot_t snap;
@@ -326,6 +525,16 @@ int hs_cmd_stats(int argc, char **argv)
     }
     if (got != -1 && s.alerts_oom)
         got = -2;
+    /* The CSV has no room for sites: it skips the symbolizing. */
+    if (got == 0 && format != FORMAT_CSV) {
+        hs_symbolizer_t *sym = symbolize ? hs_symbolizer_new() : NULL;
+        if (sym)
+            hs_symbolizer_set_warn(sym, quiet, NULL);
+        if ((symbolize && !sym) || stats_sites(&s, m, sym))
+            got = -2;
+        if (sym)
+            hs_symbolizer_free(sym);
+    }
     if (got == -1) {
         fprintf(stderr, "heapscope: %s\n", err);
         rc = HS_EXIT_BAD_INPUT;
@@ -341,8 +550,10 @@ int hs_cmd_stats(int argc, char **argv)
             print_csv(stdout, &s);
         else if (format == FORMAT_JSON)
             print_json(stdout, path, h, warning != NULL, &s);
-        else
+        else {
             print_table(stdout, path, h, &s);
+            print_sites_table(stdout, &s);
+        }
         if (fflush(stdout) != 0 || ferror(stdout)) {
             fprintf(stderr, "heapscope: stats: cannot write to stdout\n");
             rc = HS_EXIT_FAILURE;
@@ -351,6 +562,7 @@ int hs_cmd_stats(int argc, char **argv)
     free(s.rows);
     free(s.contribution);
     free(s.alerts);
+    stats_sites_free(&s);
     hs_model_close(m);
     hs_input_close(in);
     return rc;

@@ -11,6 +11,8 @@
 #include <string.h>
 #include <uthash.h>
 
+#include "program_name.h"
+
 typedef struct stack_entry {
     hs_model_stack_t s;
     UT_hash_handle hh;
@@ -89,8 +91,9 @@ static int add_header(hs_model_t *m, const hs_header_rec_t *h, hs_read_error_t *
     for (size_t i = 0; i < h->cmdline.len; i++)
         if (mh->cmdline[i] == 0)
             mh->cmdline[i] = ' ';
-    const char *base = strrchr(mh->exe, '/');
-    mh->program = strdup(base ? base + 1 : mh->exe);
+    /* The name the user ran (argv[0]), not a symlink's target (program_name.h). */
+    char name[256];
+    mh->program = strdup(hs_program_name(h->cmdline.ptr, h->cmdline.len, mh->exe, name, sizeof(name)));
     return mh->program ? 0 : oom(e);
 }
 

@@ -42,7 +42,7 @@ typedef struct hs_model_header {
     uint32_t max_depth, interval_ms;
     char *exe, *hostname;
     char *cmdline; /* arguments joined with spaces */
-    char *program; /* basename of exe */
+    char *program; /* the name the user ran: argv[0]'s basename, else exe's (program_name.h) */
 } hs_model_header_t;
 
 typedef struct hs_model_snapshot {

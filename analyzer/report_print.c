@@ -14,11 +14,39 @@
 #include "hs_report_json.h"
 #include "hs_text.h"
 #include "textout.h"
+#include "wrappers.h"
 
 /* Frames of a suspect's stack that are named. */
 #define HS_REPORT_STACK_NAMES 16
+/* Detected allocation wrappers the JSON lists. */
+#define HS_REPORT_WRAPPERS 64
 
 static const char *bytes(double x, char *buf, size_t len) { return hs_text_bytes(x, HS_TEXT_BYTES_TENTHS, buf, len); }
+
+/* "+1.2 MiB/s", "-3.0 KiB/s" or "0 B/s" (never "-0 B/s"). */
+static const char *signed_rate(double x, char *buf, size_t len)
+{
+    char n[32];
+    if (!(fabs(x) >= 0.5))
+        snprintf(buf, len, "0 B/s");
+    else
+        snprintf(buf, len, "%s%s/s", x > 0 ? "+" : "", bytes(x, n, sizeof(n)));
+    return buf;
+}
+
+/* "9.9 to 10.3 MiB/s", or "998.0 KiB/s to 1.1 MiB/s" across units. */
+static const char *rate_range(double lo, double hi, char *buf, size_t len)
+{
+    char l[32], h[32];
+    bytes(lo, l, sizeof(l));
+    bytes(hi, h, sizeof(h));
+    const char *lu = strchr(l, ' '), *hu = strchr(h, ' ');
+    if (lu && hu && strcmp(lu, hu) == 0)
+        snprintf(buf, len, "%.*s to %s/s", (int)(lu - l), l, h);
+    else
+        snprintf(buf, len, "%s/s to %s/s", l, h);
+    return buf;
+}
 
 static void print_stack_names(FILE *out, const hs_analysis_t *r, const hs_model_stack_t *s)
 {
@@ -60,8 +88,13 @@ void hs_report_print_json(FILE *out, const hs_analysis_t *r)
         .final_heap_bytes = last->heap_in_use,
         .final_estimated_inuse_bytes = last->est_inuse,
         .leak = {.detected = r->leak_detected,
-                 .growth_bytes = r->leak.growth,
-                 .rate_bytes_per_sec = r->leak.slope,
+                 .growth_bytes = r->growth,
+                 .rate_bytes_per_sec = r->rate.rate,
+                 .rate_lo_bytes_per_sec = r->rate.lo,
+                 .rate_hi_bytes_per_sec = r->rate.hi,
+                 .rate_sites = r->rate.sites,
+                 .heap_rate_bytes_per_sec = r->leak.slope,
+                 .heap_growth_bytes = r->leak.growth,
                  .window_seconds = r->t1 - r->t0,
                  .threshold_bytes = r->threshold,
                  .confidence = r->leak.confidence,
@@ -70,7 +103,7 @@ void hs_report_print_json(FILE *out, const hs_analysis_t *r)
                  .second_half_expected_bytes = r->leak.late_expected,
                  .noise_floor_bytes = r->leak.noise_floor,
                  .detected_at_seconds = r->detected_at,
-                 .reason = r->leak.reason},
+                 .reason = r->why},
         .suspects = suspects,
         .nsuspects = r->nsuspects,
         .at_exit = at_exit,
@@ -99,6 +132,7 @@ void hs_report_print_json(FILE *out, const hs_analysis_t *r)
         *o = (hs_report_json_suspect_t){.function = s->where.function,
                                         .file = s->where.file,
                                         .line = s->where.line,
+                                        .via = s->where.via,
                                         .rate_bytes_per_sec = s->leak.slope,
                                         .growth_bytes = s->leak.growth,
                                         .confidence = s->leak.confidence,
@@ -149,9 +183,14 @@ void hs_report_print_json(FILE *out, const hs_analysis_t *r)
         at_exit[i] = (hs_report_json_at_exit_t){.function = s->where.function,
                                                 .file = s->where.file,
                                                 .line = s->where.line,
+                                                .via = s->where.via,
                                                 .bytes = s->inuse_bytes,
                                                 .objects = s->inuse_objects};
     }
+    const char *wrappers[HS_REPORT_WRAPPERS];
+    for (size_t i = 0; i < hs_frame_filter_wrapper_count(r->frames) && j.nwrappers < HS_REPORT_WRAPPERS; i++)
+        wrappers[j.nwrappers++] = hs_frame_filter_wrapper_at(r->frames, i);
+    j.wrappers = wrappers;
     hs_report_json_write(&j, file_sink, out);
     for (size_t i = 0; i < r->nsuspects; i++)
         for (size_t f = 0; f < suspects[i].nstack; f++)
@@ -164,7 +203,7 @@ void hs_report_print_json(FILE *out, const hs_analysis_t *r)
 void hs_report_print_text(FILE *out, const hs_analysis_t *r)
 {
     const hs_analysis_point_t *last = &r->proc[r->nproc - 1];
-    char a[32], b[32], c[32], where[1100];
+    char a[32], b[32], c[32], where[1400];
     uint64_t peak_heap = 0, peak_rss = 0;
     for (size_t i = 0; i < r->nproc; i++) {
         if (r->proc[i].heap_in_use > peak_heap)
@@ -177,16 +216,29 @@ void hs_report_print_text(FILE *out, const hs_analysis_t *r)
     fprintf(out, "heap in use: peak %s, final %s; RSS peak %s; sampled in-use estimate %s at the end\n",
             bytes((double)peak_heap, a, sizeof(a)), bytes((double)last->heap_in_use, b, sizeof(b)),
             bytes((double)peak_rss, c, sizeof(c)), bytes(last->est_inuse, where, sizeof(where)));
-    if (r->leak_detected)
-        fprintf(out, "\nverdict: LEAK - growing %s/s, +%s over the last %.1f s (threshold %s)\n",
-                bytes(r->leak.slope, a, sizeof(a)), bytes(r->leak.growth, b, sizeof(b)), r->t1 - r->t0,
-                bytes(r->threshold, c, sizeof(c)));
-    else
+    /* The headline is the blamed sites' rate (analysis.h); the whole heap's
+     * trend follows on its own line, labelled, never as the leak's rate. */
+    char range[80], trend[40];
+    if (r->leak_detected) {
+        fprintf(out, "\nverdict: LEAK - growing %s/s (95%% %s), +%s over the last %.1f s (threshold %s)\n",
+                bytes(r->rate.rate, a, sizeof(a)), rate_range(r->rate.lo, r->rate.hi, range, sizeof(range)),
+                bytes(r->growth, b, sizeof(b)), r->t1 - r->t0, bytes(r->threshold, c, sizeof(c)));
+        fprintf(out, "  heap trend: %s (the whole sampled heap: the leak plus all that rises and falls beside it)\n",
+                signed_rate(r->leak.slope, trend, sizeof(trend)));
+    } else {
         fprintf(out, "\nverdict: no heap leak over the last %.1f s (threshold %s)\n", r->t1 - r->t0,
                 bytes(r->threshold, c, sizeof(c)));
-    fprintf(out, "  why: %s\n", r->leak.reason);
+        fprintf(out, "  heap trend: %s (the whole sampled heap), not a leak rate: no call site is blamed\n",
+                signed_rate(r->leak.slope, trend, sizeof(trend)));
+    }
+    fprintf(out, "  why: %s\n", r->why);
     if (r->detected_at >= 0)
         fprintf(out, "  detected %.1f s after the start\n", r->detected_at);
+    if (hs_frame_filter_wrapper_count(r->frames)) {
+        char names[600];
+        fprintf(out, "\nallocation wrappers detected: %s (--keep-frames to keep them)\n",
+                hs_wrappers_list(r->frames, names, sizeof(names)));
+    }
     if (r->nsuspects) {
         fprintf(out, "\nsuspects (call sites with sustained growth, fastest first):\n");
         fprintf(out, "  %12s %11s %12s %8s %5s  %s\n", "rate", "growth", "live objs", "samples", "conf", "site");
@@ -194,9 +246,9 @@ void hs_report_print_text(FILE *out, const hs_analysis_t *r)
             const hs_analysis_site_t *s = r->suspects[i];
             char rate[40];
             snprintf(rate, sizeof(rate), "%s/s", bytes(s->leak.slope, a, sizeof(a)));
-            fprintf(out, "  %12s %11s %12.0f %8" PRIu64 " %5.2f  %s (%s)\n", rate, bytes(s->leak.growth, b, sizeof(b)),
-                    s->inuse_objects, s->live_samples, s->leak.confidence, s->where.function,
-                    hs_analysis_site_location(&s->where, where, sizeof(where)));
+            fprintf(out, "  %12s %11s %12.0f %8" PRIu64 " %5.2f  %s\n", rate, bytes(s->leak.growth, b, sizeof(b)),
+                    s->inuse_objects > 0 ? s->inuse_objects : 0, s->live_samples, s->leak.confidence,
+                    hs_site_describe(&s->where, where, sizeof(where)));
             fprintf(out, "      stack: ");
             print_stack_names(out, r, s->top_stack);
             fprintf(out, "\n");
@@ -220,8 +272,8 @@ void hs_report_print_text(FILE *out, const hs_analysis_t *r)
         fprintf(out, "\nat exit (still allocated when the program ended; not growth, e.g. caches the OS frees):\n");
         for (size_t i = 0; i < r->nat_exit && i < 5; i++) {
             const hs_analysis_site_t *s = r->at_exit[i];
-            fprintf(out, "  %11s %10.0f objects  %s (%s)\n", bytes(s->inuse_bytes, a, sizeof(a)), s->inuse_objects,
-                    s->where.function, hs_analysis_site_location(&s->where, where, sizeof(where)));
+            fprintf(out, "  %11s %10.0f objects  %s\n", bytes(s->inuse_bytes, a, sizeof(a)),
+                    s->inuse_objects > 0 ? s->inuse_objects : 0, hs_site_describe(&s->where, where, sizeof(where)));
         }
     }
     if (r->nalerts) {

@@ -14,7 +14,12 @@ const hs_frame_rule_t hs_frame_rules[] = {
     /* glibc and the C library's allocating functions */
     {"malloc|calloc|realloc|reallocarray|free|cfree|memalign|posix_memalign|aligned_alloc|valloc|pvalloc", "glibc",
      HS_FRAME_ALLOCATOR},
-    {"__libc_.*|_int_(malloc|realloc|memalign|free)|_mid_memalign|tcache_init|malloc_hook_ini|realloc_hook_ini",
+    /* Not "__libc_.*": __libc_start_main and __libc_start_call_main are the
+     * root of every main-thread stack, and a dropped frame there cuts the
+     * whole stack away (pprof drops everything leafward of it). */
+    {"__libc_(malloc|calloc|realloc|reallocarray|free|cfree|memalign|valloc|pvalloc|alloc_buffer_.*|dynarray_.*|"
+     "scratch_buffer_.*)|_int_(malloc|realloc|memalign|free)|_mid_memalign|tcache_init|malloc_hook_ini|"
+     "realloc_hook_ini",
      "glibc", HS_FRAME_ALLOCATOR},
     {"(__)?strn?dup|(__)?v?asprintf|__vasprintf_internal|(__)?getdelim|getline|(__)?open_memstream|(__)?realpath",
      "glibc", HS_FRAME_ALLOCATOR},
@@ -30,6 +35,9 @@ const hs_frame_rule_t hs_frame_rules[] = {
      "git, GNU tools", HS_FRAME_WRAPPER},
     {"g_(try_)?(malloc|realloc|malloc0)(_n)?|g_slice_.*|g_new.*|g_strn?dup|g_memdup2?", "glib", HS_FRAME_WRAPPER},
     {"z(try)?(malloc|calloc|realloc).*|zstrdup|zmalloc_no_tcache|extend_to_usable", "redis", HS_FRAME_WRAPPER},
+    {"_?sds(newlen|trynewlen|new|empty|dup|MakeRoomFor.*|growzero|catlen|cat|catsds|cpylen|cpy|catvprintf|"
+     "catprintf|catfmt|catrepr|fromlonglong|RemoveFreeSpace|Resize)",
+     "redis, hiredis (sds strings)", HS_FRAME_WRAPPER},
     {"ngx_(alloc|calloc|memalign|palloc.*|pnalloc|pcalloc)", "nginx", HS_FRAME_WRAPPER},
     {"_?PyMem_.*|PyObject_(Malloc|Calloc|Realloc)|_PyObject_.*[Aa]lloc.*|_?PyObject_GC_(New|NewVar|Resize)|"
      "pymalloc_alloc|pymalloc_realloc|PyType_GenericAlloc|gc_alloc",
@@ -60,6 +68,7 @@ struct hs_frame_filter {
     char **wrappers;                      /* detected, simplified */
     size_t nwrappers, wrappers_cap;
     char *pprof_drop; /* built on demand */
+    char *pprof_keep; /* keep, with the clone suffixes our matching strips */
     int pprof_drop_stale;
 };
 
@@ -84,6 +93,15 @@ static char *alternation(hs_frame_class_t cls)
         strcat(s, ")");
     }
     return s;
+}
+
+/* strdup, which the interposer may not import (scripts/audit-lib.sh): the
+ * library links this file too (interposer/framefilter.c). */
+static char *copy_of(const char *s)
+{
+    size_t n = strlen(s) + 1;
+    char *c = malloc(n);
+    return c ? memcpy(c, s, n) : NULL;
 }
 
 /* Compiles "^(expr)$". 0, or -1 with err naming what. */
@@ -131,7 +149,7 @@ hs_frame_filter_t *hs_frame_filter_new(int defaults, const char *drop, const cha
         f->has_wrap = 1;
     }
     if (drop && *drop) {
-        if (!(f->drop = strdup(drop))) {
+        if (!(f->drop = copy_of(drop))) {
             snprintf(err, errlen, "out of memory");
             goto fail;
         }
@@ -140,13 +158,19 @@ hs_frame_filter_t *hs_frame_filter_new(int defaults, const char *drop, const cha
         f->has_drop = 1;
     }
     if (keep && *keep) {
-        if (!(f->keep = strdup(keep))) {
+        if (!(f->keep = copy_of(keep))) {
             snprintf(err, errlen, "out of memory");
             goto fail;
         }
         if (compile(&f->keep_re, keep, what_keep ? what_keep : "keep expression", err, errlen))
             goto fail;
         f->has_keep = 1;
+        size_t len = strlen(keep) + sizeof("()" CLONE_SUFFIXES);
+        if (!(f->pprof_keep = malloc(len))) {
+            snprintf(err, errlen, "out of memory");
+            goto fail;
+        }
+        snprintf(f->pprof_keep, len, "(%s)" CLONE_SUFFIXES, keep);
     }
     return f;
 fail:
@@ -174,6 +198,7 @@ void hs_frame_filter_free(hs_frame_filter_t *f)
         free(f->wrappers[i]);
     free(f->wrappers);
     free(f->pprof_drop);
+    free(f->pprof_keep);
     free(f);
 }
 
@@ -260,7 +285,7 @@ int hs_frame_filter_add_wrapper(hs_frame_filter_t *f, const char *function)
         f->wrappers = grown;
         f->wrappers_cap = cap;
     }
-    if (!(f->wrappers[f->nwrappers] = strdup(name)))
+    if (!(f->wrappers[f->nwrappers] = copy_of(name)))
         return -1;
     f->nwrappers++;
     f->pprof_drop_stale = 1;
@@ -332,4 +357,13 @@ const char *hs_frame_filter_pprof_drop(hs_frame_filter_t *f)
     return f->pprof_drop;
 }
 
-const char *hs_frame_filter_pprof_keep(const hs_frame_filter_t *f) { return f && f->keep && *f->keep ? f->keep : NULL; }
+const char *hs_frame_filter_pprof_keep(const hs_frame_filter_t *f) { return f ? f->pprof_keep : NULL; }
+
+int hs_frame_filter_keeps(const hs_frame_filter_t *f, const char *function)
+{
+    if (!f || !f->has_keep || !function)
+        return 0;
+    char name[1024];
+    hs_frame_simplify(function, 1, name, sizeof(name));
+    return matches(&f->keep_re, name);
+}

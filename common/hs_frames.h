@@ -61,13 +61,18 @@ int hs_frame_filter_add_wrapper(hs_frame_filter_t *f, const char *function);
 size_t hs_frame_filter_wrapper_count(const hs_frame_filter_t *f);
 const char *hs_frame_filter_wrapper_at(const hs_frame_filter_t *f, size_t i);
 
+/* Whether the keep expression (--keep-frames) matches the name. */
+int hs_frame_filter_keeps(const hs_frame_filter_t *f, const char *function);
+
 /* The class of a function name (as a symbolizer gives it: demangled, with
  * or without its argument list). NULL and "" are HS_FRAME_KEEP. */
 hs_frame_class_t hs_frame_classify(const hs_frame_filter_t *f, const char *function);
 
 /* The expressions for a pprof Profile's drop_frames and keep_frames
  * fields: pprof anchors them itself ("^(" + expr + ")$"). NULL when the
- * filter drops (keeps) nothing. Valid until the filter changes. */
+ * filter drops (keeps) nothing. Valid until the filter changes. Both
+ * accept GCC's clone suffixes after the name, since pprof sees them
+ * ("zmalloc.part.0") where hs_frame_classify strips them. */
 const char *hs_frame_filter_pprof_drop(hs_frame_filter_t *f);
 const char *hs_frame_filter_pprof_keep(const hs_frame_filter_t *f);
 

@@ -758,3 +758,58 @@ int hs_leak_is_blamed(int process_leaking, size_t sites, double sites_growth, do
         return 0;
     return process_leaking || (sites_growth >= threshold_bytes && top_confidence >= HS_LEAK_BLAME_CONFIDENCE);
 }
+
+/* ---- the headline rate ---- */
+
+void hs_leak_rate_add(hs_leak_rate_t *r, double rate, double lo, double hi)
+{
+    if (!isfinite(rate))
+        return;
+    double below = isfinite(lo) && lo < rate ? rate - lo : 0;
+    double above = isfinite(hi) && hi > rate ? hi - rate : 0;
+    r->rate += rate;
+    r->lo_sq += below * below;
+    r->hi_sq += above * above;
+    r->sites++;
+    r->lo = r->rate - sqrt(r->lo_sq);
+    if (!(r->lo > 0))
+        r->lo = 0;
+    r->hi = r->rate + sqrt(r->hi_sq);
+}
+
+double hs_leak_growth_stderr(double growth, double turnover_bytes, double sample_rate, double mean_block)
+{
+    if (!(sample_rate > 1))
+        return 0;
+    double bytes = (growth > 0 ? growth : 0) + (turnover_bytes > 0 ? turnover_bytes : 0);
+    double per_byte = sample_rate; /* s (1-p)/p for s -> 0, its largest value */
+    if (mean_block > 0 && isfinite(mean_block)) {
+        double p = -expm1(-mean_block / sample_rate);
+        if (p > 0)
+            per_byte = mean_block * (1 - p) / p;
+        if (!(per_byte <= sample_rate))
+            per_byte = sample_rate;
+    }
+    return sqrt(bytes * per_byte);
+}
+
+/* A Sen half-width and the sampling one, in quadrature. */
+static double widen(double half, double sampling_half) { return sqrt(half * half + sampling_half * sampling_half); }
+
+void hs_leak_rate_add_site(hs_leak_rate_t *r, const hs_leak_result_t *site, double growth_stderr)
+{
+    double span = site->t1 - site->t0, s = site->slope;
+    double h = span > 0 && growth_stderr > 0 && isfinite(growth_stderr) ? Z_975 * growth_stderr / span : 0;
+    double below = isfinite(site->slope_lo) && site->slope_lo < s ? s - site->slope_lo : 0;
+    double above = isfinite(site->slope_hi) && site->slope_hi > s ? site->slope_hi - s : 0;
+    hs_leak_rate_add(r, s, s - widen(below, h), s + widen(above, h));
+}
+
+void hs_leak_rate_add_growth(hs_leak_rate_t *r, double growth, double span_s, double growth_stderr)
+{
+    if (!(span_s > 0) || !isfinite(growth))
+        return;
+    double rate = growth / span_s;
+    double half = growth_stderr > 0 && isfinite(growth_stderr) ? Z_975 * growth_stderr / span_s : 0;
+    hs_leak_rate_add(r, rate, rate - half, rate + half);
+}

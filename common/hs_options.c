@@ -47,6 +47,8 @@ const hs_option_t hs_options[HS_OPT_COUNT] = {
                            "bearer token every live request must carry; required off loopback"},
     [HS_OPT_METRICS_SITES] = {"HEAPSCOPE_METRICS_SITES", NULL, NULL, HS_KIND_UINT, "10", NULL, 0, 100,
                               "growing allocation sites /metrics lists"},
+    [HS_OPT_DROP_FRAMES] = {"HEAPSCOPE_DROP_FRAMES", NULL, NULL, HS_KIND_STRING, "", "none", 0, HS_OPT_STRING_MAX - 1,
+                            "extended regular expression of more allocation-wrapper functions the live site skips"},
     [HS_OPT_ALERT_HEAP] = {"HEAPSCOPE_ALERT_HEAP", NULL, NULL, HS_KIND_SIZE, "0", NULL, 0, (uint64_t)1 << 50,
                            "heap in use that raises an alert; 0 = off"},
     [HS_OPT_ALERT_RSS] = {"HEAPSCOPE_ALERT_RSS", NULL, NULL, HS_KIND_SIZE, "0", NULL, 0, (uint64_t)1 << 50,

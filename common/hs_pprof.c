@@ -22,6 +22,8 @@ enum {
     PROFILE_LOCATION = 4,
     PROFILE_FUNCTION = 5,
     PROFILE_STRING_TABLE = 6,
+    PROFILE_DROP_FRAMES = 7,
+    PROFILE_KEEP_FRAMES = 8,
     PROFILE_TIME_NANOS = 9,
     PROFILE_DURATION_NANOS = 10,
     PROFILE_PERIOD_TYPE = 11,
@@ -83,6 +85,7 @@ struct hs_pprof {
     int64_t (*sample_types)[2]; /* type, unit */
     size_t n_sample_types, sample_types_cap;
     int64_t period_type[2], period, time_nanos, duration_nanos, default_sample_type;
+    int64_t drop_frames, keep_frames; /* string indices, 0 = unset */
     int has_period_type;
     int64_t *comments;
     size_t n_comments, comments_cap;
@@ -424,6 +427,12 @@ void hs_pprof_comment(hs_pprof_t *p, const char *text)
     p->comments[p->n_comments++] = (int64_t)intern(p, text);
 }
 
+void hs_pprof_set_drop_frames(hs_pprof_t *p, const char *drop, const char *keep)
+{
+    p->drop_frames = (int64_t)intern(p, drop);
+    p->keep_frames = (int64_t)intern(p, keep);
+}
+
 const char *hs_pprof_error(const hs_pprof_t *p) { return p->error ? p->error : p->refusal; }
 
 /* ---- mappings, functions, locations, samples ---- */
@@ -647,6 +656,8 @@ static int emit_profile(hs_pprof_t *p, sink_t *s)
             return -1;
     }
     buf_reset(&p->scratch);
+    put_int_opt(&p->scratch, PROFILE_DROP_FRAMES, p->drop_frames);
+    put_int_opt(&p->scratch, PROFILE_KEEP_FRAMES, p->keep_frames);
     put_int_opt(&p->scratch, PROFILE_TIME_NANOS, p->time_nanos);
     put_int_opt(&p->scratch, PROFILE_DURATION_NANOS, p->duration_nanos);
     if (p->scratch.failed || (p->scratch.len && sink_write(s, p->scratch.data, p->scratch.len) != 0))

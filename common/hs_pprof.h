@@ -48,6 +48,14 @@ void hs_pprof_time(hs_pprof_t *p, int64_t time_nanos, int64_t duration_nanos);
 /* Optional: the type readers show by default (unset: the last sample type). */
 void hs_pprof_default_sample_type(hs_pprof_t *p, const char *type);
 void hs_pprof_comment(hs_pprof_t *p, const char *text);
+/* Optional: the Profile's drop_frames and keep_frames (fields 7 and 8).
+ * pprof anchors each ("^(" + expr + ")$", RE2 syntax), matches it against
+ * every frame's function name and, from the root of each sample, cuts the
+ * stack at the first dropped frame after the first kept one, so samples
+ * end at the caller of an allocation wrapper (common/hs_frames.h's
+ * hs_frame_filter_pprof_drop and _keep give the expressions). NULL or ""
+ * leaves a field unset; a later call replaces an earlier one. */
+void hs_pprof_set_drop_frames(hs_pprof_t *p, const char *drop, const char *keep);
 
 /* Returns the new mapping's id (>= 1), or 0 on failure. No dedup: the caller
  * adds each mapping once. */

@@ -71,7 +71,7 @@ void hs_json_put_number(hs_json_sink_t sink, void *ctx, double v)
         return;
     }
     char buf[40];
-    int n = snprintf(buf, sizeof(buf), "%.12g", v);
+    int n = snprintf(buf, sizeof(buf), "%.12g", v == 0 ? 0.0 : v); /* never "-0" */
     sink(ctx, buf, (size_t)n);
 }
 
@@ -91,6 +91,16 @@ static void where(hs_json_sink_t sink, void *ctx, const char *function, const ch
     hs_json_put_string(sink, ctx, file);
     key(sink, ctx, "line");
     putf_u64(sink, ctx, line);
+}
+
+/* ,"via":"zmalloc_usable" or ,"via":null */
+static void via(hs_json_sink_t sink, void *ctx, const char *wrapper)
+{
+    key(sink, ctx, "via");
+    if (wrapper)
+        hs_json_put_string(sink, ctx, wrapper);
+    else
+        put(sink, ctx, "null");
 }
 
 static void thread_site(hs_json_sink_t sink, void *ctx, const hs_report_json_thread_site_t *t, int suspect)
@@ -148,6 +158,16 @@ void hs_report_json_write(const hs_report_json_t *r, hs_json_sink_t sink, void *
     hs_json_put_number(sink, ctx, r->leak.growth_bytes);
     key(sink, ctx, "rate_bytes_per_sec");
     hs_json_put_number(sink, ctx, r->leak.rate_bytes_per_sec);
+    key(sink, ctx, "rate_lo_bytes_per_sec");
+    hs_json_put_number(sink, ctx, r->leak.rate_lo_bytes_per_sec);
+    key(sink, ctx, "rate_hi_bytes_per_sec");
+    hs_json_put_number(sink, ctx, r->leak.rate_hi_bytes_per_sec);
+    key(sink, ctx, "rate_sites");
+    putf_u64(sink, ctx, r->leak.rate_sites);
+    key(sink, ctx, "heap_rate_bytes_per_sec");
+    hs_json_put_number(sink, ctx, r->leak.heap_rate_bytes_per_sec);
+    key(sink, ctx, "heap_growth_bytes");
+    hs_json_put_number(sink, ctx, r->leak.heap_growth_bytes);
     key(sink, ctx, "window_seconds");
     hs_json_put_number(sink, ctx, r->leak.window_seconds);
     key(sink, ctx, "threshold_bytes");
@@ -175,6 +195,7 @@ void hs_report_json_write(const hs_report_json_t *r, hs_json_sink_t sink, void *
         if (i)
             put(sink, ctx, ",");
         where(sink, ctx, s->function, s->file, s->line);
+        via(sink, ctx, s->via);
         key(sink, ctx, "rate_bytes_per_sec");
         hs_json_put_number(sink, ctx, s->rate_bytes_per_sec);
         key(sink, ctx, "growth_bytes");
@@ -234,11 +255,21 @@ void hs_report_json_write(const hs_report_json_t *r, hs_json_sink_t sink, void *
         if (i)
             put(sink, ctx, ",");
         where(sink, ctx, a->function, a->file, a->line);
+        via(sink, ctx, a->via);
         key(sink, ctx, "bytes");
         hs_json_put_number(sink, ctx, round(a->bytes));
         key(sink, ctx, "objects");
         hs_json_put_number(sink, ctx, round(a->objects));
         put(sink, ctx, "}");
+    }
+    put(sink, ctx, "]");
+
+    key(sink, ctx, "wrappers_detected");
+    put(sink, ctx, "[");
+    for (size_t i = 0; i < r->nwrappers; i++) {
+        if (i)
+            put(sink, ctx, ",");
+        hs_json_put_string(sink, ctx, r->wrappers[i]);
     }
     put(sink, ctx, "]");
 

@@ -24,6 +24,7 @@ typedef void (*hs_json_sink_t)(void *ctx, const char *bytes, size_t n);
 typedef struct {
     const char *function, *file; /* file NULL or "" when unknown */
     uint32_t line;               /* 0 when unknown */
+    const char *via;             /* the allocation wrapper the site called (docs/frames.md); NULL: null */
     double rate_bytes_per_sec, growth_bytes, confidence;
     double live_objects, inuse_bytes; /* rounded on output */
     uint64_t samples;
@@ -44,6 +45,7 @@ typedef struct {
 typedef struct {
     const char *function, *file;
     uint32_t line;
+    const char *via;       /* as a suspect's */
     double bytes, objects; /* rounded on output */
 } hs_report_json_at_exit_t;
 
@@ -65,7 +67,15 @@ typedef struct {
     double final_estimated_inuse_bytes;
     struct {
         int detected;
-        double growth_bytes, rate_bytes_per_sec, window_seconds, threshold_bytes, confidence;
+        /* The headline (common/hs_leak.h): the growth and rate of what the
+         * verdict blames, 0 when it blames nothing, with the rate's ~95%
+         * interval and the sites (stacks, live) summed. The whole heap's
+         * trend beside it: heap_rate (Theil-Sen slope of the sampled in-use
+         * estimate over the window) and heap_growth (that times the span). */
+        double growth_bytes, rate_bytes_per_sec, rate_lo_bytes_per_sec, rate_hi_bytes_per_sec;
+        uint64_t rate_sites;
+        double heap_rate_bytes_per_sec, heap_growth_bytes;
+        double window_seconds, threshold_bytes, confidence;
         double mann_kendall_p, second_half_growth_bytes, second_half_expected_bytes, noise_floor_bytes;
         double detected_at_seconds; /* < 0: null */
         const char *reason;
@@ -83,6 +93,10 @@ typedef struct {
     } threads;
     const hs_report_json_at_exit_t *at_exit;
     size_t nat_exit;
+    /* "wrappers_detected": allocation wrappers learnt from the stacks
+     * (analyzer/wrappers.h); an empty array when none or not looked for. */
+    const char *const *wrappers;
+    size_t nwrappers;
     const char *const *recommendations;
     size_t nrecommendations;
     const hs_report_json_alert_t *alerts;

@@ -41,6 +41,7 @@ static field_t field_of(hs_config_t *c, hs_opt_id_t id)
     case HS_OPT_HTTP: return (field_t){.str = c->http};
     case HS_OPT_HTTP_TOKEN: return (field_t){.str = c->http_token};
     case HS_OPT_METRICS_SITES: return (field_t){.u32 = &c->metrics_sites};
+    case HS_OPT_DROP_FRAMES: return (field_t){.str = c->drop_frames};
     case HS_OPT_ALERT_HEAP: return (field_t){.u64 = &c->alert_heap};
     case HS_OPT_ALERT_RSS: return (field_t){.u64 = &c->alert_rss};
     case HS_OPT_ALERT_THREADS: return (field_t){.u64 = &c->alert_threads};

@@ -15,6 +15,7 @@
 
 #include "clock.h"
 #include "config.h"
+#include "framefilter.h"
 #include "hs_format.h"
 #include "identity.h"
 #include "live.h"
@@ -82,6 +83,9 @@ static int build_heap(hs_lbuf_t *out, int for_allocs, const counts_t *base, uint
     hs_pprof_time(p, (int64_t)hs_now_real_ns(), (int64_t)duration_ns);
     if (for_allocs)
         hs_pprof_default_sample_type(p, "alloc_space");
+    /* pprof cuts each stack at the first allocator or wrapper frame from
+     * the root (framefilter.c), so the leaves are the call sites. */
+    hs_pprof_set_drop_frames(p, hs_framefilter_pprof_drop(), NULL);
     heap_comments(p);
     uint64_t ids[HS_MAX_DEPTH_LIMIT];
     uint32_t n = hs_stack_count();

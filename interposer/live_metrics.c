@@ -86,6 +86,7 @@ static void heap_figures(heap_figures_t *h)
 typedef struct {
     char function[300];
     char file[512];
+    char via[256]; /* the wrapper its fastest-growing stack came through, "" none (sitename.h) */
     double growth, inuse, objects, base_inuse, freed;
     uint64_t live_samples;
     uint32_t top_stack_id; /* the member that grew most */
@@ -119,6 +120,7 @@ static size_t group_sites(const hs_livecheck_view_t *v, site_t *out, size_t max)
             memset(&out[n], 0, sizeof(out[n]));
             snprintf(out[n].function, sizeof(out[n].function), "%s", function);
             snprintf(out[n].file, sizeof(out[n].file), "%s", name.object);
+            memcpy(out[n].via, name.via, sizeof(out[n].via));
             out[n].top_stack_id = ls->stack_id;
             n++;
         }
@@ -200,13 +202,19 @@ static int write_metrics(hs_prom_writer_t *w, const hs_livecheck_view_t *v, int 
                "report, over HEAPSCOPE_LEAK_WINDOW), else 0.",
                have_view && v->leak_detected ? 1 : 0);
     family_f64(w, "heapscope_leak_rate_bytes_per_second", HS_PROM_GAUGE,
-               "Theil-Sen slope of the sampled in-use estimate over the leak window (0 until the window has "
-               "enough snapshots).",
-               judged && isfinite(v->process.slope) ? v->process.slope : 0);
+               "Rate of the growth the live leak verdict blames: the sampled in-use growth of the stacks that "
+               "pass the blame rule, since the detector's baseline (one to two HEAPSCOPE_LEAK_WINDOWs back), "
+               "over the time since it; 0 while the verdict is no leak (heapscope_heap_trend_bytes_per_second "
+               "is the whole heap's trend).",
+               have_view && isfinite(v->rate.rate) ? v->rate.rate : 0);
     family_f64(w, "heapscope_leak_growth_bytes", HS_PROM_GAUGE,
-               "Growth of the sampled in-use estimate over the leak window: the rate times the span judged (0 "
-               "until the window has enough snapshots).",
-               judged && isfinite(v->process.growth) ? v->process.growth : 0);
+               "Growth the live leak verdict blames: the blamed stacks' sampled in-use growth since the "
+               "detector's baseline; 0 while the verdict is no leak.",
+               have_view && isfinite(v->rate_growth_bytes) ? v->rate_growth_bytes : 0);
+    family_f64(w, "heapscope_heap_trend_bytes_per_second", HS_PROM_GAUGE,
+               "Theil-Sen slope of the whole sampled in-use estimate over the leak window, leak or not "
+               "(sawtooth, plateaus and churn included; 0 until the window has enough snapshots).",
+               judged && isfinite(v->process.slope) ? v->process.slope : 0);
 
     hs_prom_family(w, "heapscope_alerts_active", HS_PROM_GAUGE,
                    "1 while a health threshold (HEAPSCOPE_ALERT_*) is crossed; it clears below 90% of it.");
@@ -349,8 +357,12 @@ void hs_live_leaks(const hs_live_req_t *req, hs_live_resp_t *resp)
     heap_figures(&h);
     uint64_t started = 0, exited = 0;
     hs_threads_site_totals(&started, &exited);
-    char reason[400];
-    if (have_view)
+    char reason[480];
+    if (have_view && v->process.leaking && !v->leak_detected) /* the report's wording (analysis.c) */
+        snprintf(reason, sizeof(reason),
+                 "no stack grew above its threshold and sampling noise, so nothing is blamed; the whole heap: %s",
+                 v->process.reason);
+    else if (have_view)
         snprintf(reason, sizeof(reason), "%s", v->process.reason);
     else if (!hs_cfg.leak_window_ms)
         snprintf(reason, sizeof(reason), "the live leak check is off (HEAPSCOPE_LEAK_WINDOW=0)");
@@ -367,8 +379,13 @@ void hs_live_leaks(const hs_live_req_t *req, hs_live_resp_t *resp)
         .final_heap_bytes = (uint64_t)h.heap_in_use,
         .final_estimated_inuse_bytes = have_view ? v->est_inuse_bytes : h.sampled,
         .leak = {.detected = have_view && v->leak_detected,
-                 .growth_bytes = have_view ? v->process.growth : NAN,
-                 .rate_bytes_per_sec = have_view ? v->process.slope : NAN,
+                 .growth_bytes = have_view ? v->rate_growth_bytes : NAN,
+                 .rate_bytes_per_sec = have_view ? v->rate.rate : NAN,
+                 .rate_lo_bytes_per_sec = have_view ? v->rate.lo : NAN,
+                 .rate_hi_bytes_per_sec = have_view ? v->rate.hi : NAN,
+                 .rate_sites = have_view ? v->rate.sites : 0,
+                 .heap_rate_bytes_per_sec = have_view ? v->process.slope : NAN,
+                 .heap_growth_bytes = have_view ? v->process.growth : NAN,
                  .window_seconds = have_view ? v->process.t1 - v->process.t0 : NAN,
                  .threshold_bytes = have_view ? v->threshold_bytes : (double)hs_cfg.leak_threshold,
                  .confidence = have_view ? v->process.confidence : NAN,
@@ -400,6 +417,7 @@ void hs_live_leaks(const hs_live_req_t *req, hs_live_resp_t *resp)
                      "sampling noise",
                      hs_text_bytes(s->growth, HS_TEXT_BYTES_SHORT, growth, sizeof(growth)), span);
             *o = (hs_report_json_suspect_t){.function = s->function,
+                                            .via = s->via[0] ? s->via : NULL,
                                             .file = s->file,
                                             .line = 0,
                                             .rate_bytes_per_sec = span > 0 ? s->growth / span : NAN,

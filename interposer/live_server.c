@@ -37,6 +37,7 @@
 #include "clock.h"
 #include "config.h"
 #include "fd.h"
+#include "framefilter.h"
 #include "hs_template.h"
 #include "identity.h"
 #include "live.h"
@@ -704,6 +705,7 @@ static void *server_main(void *arg)
     uint32_t me = (uint32_t)hs_threads_gettid();
     atomic_store_explicit(&server_tid, me, memory_order_release);
     pthread_setname_np(pthread_self(), "heapscope-http");
+    hs_framefilter_warm(); /* a bad HEAPSCOPE_DROP_FRAMES is reported at start */
     uint64_t next_safe_point = hs_now_mono_ns() + SAFE_POINT_EVERY_NS;
     for (;;) {
         if (atomic_load_explicit(&listen_fd, memory_order_relaxed) < 0 && child_bind_tries > 0) {

@@ -86,7 +86,7 @@ static void note_growing_site(hs_stack_t *s, uint32_t id, double growth)
 }
 
 static void publish(const hs_leak_result_t *res, double now_s, double window_s, double threshold, double est_inuse,
-                    int leak_detected)
+                    int leak_detected, const hs_leak_rate_t *rate, double rate_growth, double rate_span)
 {
     if (leak_detected && detected_at_s < 0)
         detected_at_s = now_s;
@@ -99,7 +99,10 @@ static void publish(const hs_leak_result_t *res, double now_s, double window_s, 
     view.detected_at_s = detected_at_s;
     view.est_inuse_bytes = est_inuse;
     view.process = *res;
-    last_rate = res->slope;
+    view.rate = *rate;
+    view.rate_growth_bytes = rate_growth;
+    view.rate_span_s = rate_span;
+    last_rate = rate->rate;
     last_rate_known = res->rule != HS_LEAK_RULE_TOO_FEW_POINTS && isfinite(res->slope);
     hs_seqlock_write(&view_seq, view_words, &view, sizeof(view));
 }
@@ -265,7 +268,39 @@ void hs_livecheck_after_snapshot(hs_enc_t *enc, uint32_t file_gen, double est_in
                        (double)hs_cfg.sample_rate, threshold);
     int published = leak_detected || (res.leaking && blamed_since_older &&
                                       hs_leak_is_blamed(res.leaking, 1, fastest->growth_bytes, 0, threshold));
-    publish(&res, now_s, window_s, threshold, est_inuse, published);
+    /* The headline rate (common/hs_leak.h): what the published verdict
+     * blames, i.e. every stack whose growth since the site baseline passes
+     * the blame rule, over the time since that baseline; when only the top
+     * stack since the newer baselines carried the verdict, that one. 0 when
+     * the verdict is no leak: the heap's own trend (res.slope) is published
+     * beside it, never as the leak's rate. */
+    hs_leak_rate_t rate = {0};
+    double rate_growth = 0, rate_span = 0;
+    if (published) {
+        double sample_rate = (double)hs_cfg.sample_rate;
+        rate_span = now_s - site_time_s;
+        for (uint32_t i = 0; i < view.nsites; i++) {
+            const hs_livecheck_site_t *ls = &view.sites[i];
+            double site_turnover = hs_leak_turnover(ls->freed_since_base, ls->base_inuse_bytes);
+            if (!hs_leak_site_growth_is_blamable(ls->growth_bytes, site_turnover, sample_rate, threshold))
+                continue;
+            double mean_block = ls->inuse_objects >= 1 ? ls->inuse_bytes / ls->inuse_objects : 0;
+            hs_leak_rate_add_growth(&rate, ls->growth_bytes, rate_span,
+                                    hs_leak_growth_stderr(ls->growth_bytes, site_turnover, sample_rate, mean_block));
+            rate_growth += ls->growth_bytes;
+        }
+        if (!rate.sites && leak_detected) {
+            rate_span = now_s - base_time_s;
+            double top_turnover =
+                hs_leak_turnover(hs_stack_load_f64(&top->est_free_bytes) - base_freed[top_id], base_inuse[top_id]);
+            hs_leak_rate_add_growth(&rate, top_growth, rate_span,
+                                    hs_leak_growth_stderr(top_growth, top_turnover, sample_rate, 0));
+            rate_growth = rate.sites ? top_growth : 0;
+        }
+        if (!rate.sites)
+            rate_span = 0;
+    }
+    publish(&res, now_s, window_s, threshold, est_inuse, published, &rate, rate_growth, rate_span);
     if (!leak_detected)
         return;
     if (last_alert_s >= 0 && now_s - last_alert_s < window_s)

@@ -40,8 +40,14 @@ typedef struct {
     int leak_detected;        /* the verdict with blame (hs_leak_is_blamed), as the report's */
     double detected_at_s;     /* the first leak verdict in this dump, or -1 */
     double est_inuse_bytes;   /* the sampled in-use estimate judged */
-    hs_leak_result_t process; /* hs_leak_analyze on the process series */
-    uint32_t nsites;          /* stacks that grew most since the baselines, fastest first */
+    hs_leak_result_t process; /* hs_leak_analyze on the process series: the heap's trend */
+    /* The headline (common/hs_leak.h): while the verdict says leak, the
+     * blamable stacks' growth since the baseline (rate_span_s ago) over
+     * that time, with the ~95% interval of its sampling error
+     * (hs_leak_rate_add_growth); all 0 otherwise. */
+    hs_leak_rate_t rate;
+    double rate_growth_bytes, rate_span_s;
+    uint32_t nsites; /* stacks that grew most since the baselines, fastest first */
     hs_livecheck_site_t sites[HS_LIVECHECK_SITES];
 } hs_livecheck_view_t;
 
@@ -49,8 +55,9 @@ typedef struct {
  * when there is none yet (no snapshot judged, or HEAPSCOPE_LEAK_WINDOW=0). */
 int hs_livecheck_read(hs_livecheck_view_t *out);
 /* The snapshot lock's holder, after hs_livecheck_after_snapshot: the latest
- * Theil-Sen rate of the sampled in-use estimate (bytes/s) in *rate. Returns
- * 1 when there is one (the window holds enough points), else 0. */
+ * leak rate (bytes/s, the view's rate.rate: what the verdict blames, 0 when
+ * it is no leak) in *rate. Returns 1 when there is one (the window holds
+ * enough points), else 0. */
 int hs_livecheck_rate(double *rate);
 
 #endif

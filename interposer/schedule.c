@@ -32,6 +32,7 @@
 #include "arena.h"
 #include "clock.h"
 #include "config.h"
+#include "framefilter.h"
 #include "hs_format.h"
 #include "identity.h"
 #include "log.h"
@@ -200,6 +201,7 @@ static void run_job(void *arg)
     uint32_t nstacks = hs_stack_count();
     hs_snapshot_write(job->reason, job->with_end, job->may_lock);
     stacks_at_last = nstacks;
+    hs_framefilter_warm(); /* HEAPSCOPE_DROP_FRAMES's warning, early; nothing when forbidden */
 }
 
 /* Asynchronous signals are held off while this thread holds the lock (a
@@ -305,9 +307,14 @@ static void safe_point(int may_write_files)
     sigset_t old;
     block_async_signals(&old);
     if (lock_try(me) || lock_steal_from_dead(me)) {
+        /* In the fork handler the allocator may still be locked (jemalloc's
+         * own handlers run beside ours): the live leak warning names its
+         * site without the frame filter's regexec there. */
+        int forbade = hs_framefilter_forbid_alloc(!may_write_files);
         write_due_locked(now);
         if (may_write_files && !atomic_load(&finished))
             write_files_locked(now);
+        hs_framefilter_forbid_alloc(forbade);
         lock_release();
     }
     restore_signals(&old);
@@ -378,8 +385,11 @@ void hs_schedule_final(void)
     }
     if (check_process_locked() == SAME_PROCESS) {
         /* may_lock 0: exit() may run in a signal handler that interrupted
-         * the allocator, so no allocator statistics that take its locks. */
+         * the allocator, so no allocator statistics that take its locks,
+         * and no malloc for the frame filter either. */
+        int forbade = hs_framefilter_forbid_alloc(1);
         write_on_own_stack(HS_REASON_EXIT, 1, 0);
+        hs_framefilter_forbid_alloc(forbade);
         if (hs_writer_backlog())
             hs_log("%lu bytes of snapshots were never written to %s: the program left no descriptor free",
                    (unsigned long)hs_writer_backlog(), hs_writer_path());

@@ -107,7 +107,7 @@ thread_stack burn_three | grep -q ' burn_three+0x' || fail "burn_three's stack: 
 thread_stack burn_one | grep -q ' burn_one+0x' || fail "burn_one's stack: $(thread_stack burn_one)"
 thread_stack masked | grep -q 'did not answer' || fail "the masked thread: $(thread_stack masked)"
 grep -q '^thread [0-9]* "cpu_burn" \[S (sleeping)\]:' "$W/dump2" || fail "main thread's state: $(grep '^thread' "$W/dump2")"
-grep -q '^#0  0x[0-9a-f]\{16\} f_three+0x[0-9a-f]* (.*cpu_burn)$\|^#0  0x[0-9a-f]\{16\} .*round_over\|pthread_barrier' \
+grep -q '^#[0-9]*  0x[0-9a-f]\{16\} f_three+0x[0-9a-f]* (.*cpu_burn)$\|^#0  0x[0-9a-f]\{16\} .*round_over\|pthread_barrier' \
     "$W/dump2" || fail "no eu-stack-like frame line: $(cat "$W/dump2")"
 
 check "goroutine (pprof): opens in go tool pprof, goroutine/count, one per thread; debug=1 counts"

@@ -46,7 +46,8 @@ stats_all() {
     "$CLI" stats --csv "$1" >"$W/$2.csv" 2>"$W/$2.csv.err" || fail "stats --csv $2: exit $?"
     "$CLI" stats --json "$1" >"$W/$2.json" 2>"$W/$2.json.err" || fail "stats --json $2: exit $?"
     n=$(snapshots_of "$1")
-    rows=$(($(wc -l <"$W/$2.txt") - 2))
+    # the rows end at the blank line before the wrappers and top sites
+    rows=$(awk 'NR > 2 && $0 == "" {exit} NR > 2 {n++} END {print n + 0}' "$W/$2.txt")
     [ "$rows" = "$n" ] || fail "$2: the table has $rows rows, info counts $n snapshots"
     python3 - "$W/$2.csv" "$W/$2.json" "$n" "$1" <<'EOF' || fail "$2: CSV/JSON check failed"
 import csv, json, sys
@@ -223,7 +224,7 @@ def s(b):
 start = 1_000_000_000_000
 data = b"HSDUMP\r\n" + struct.pack("<II", 2, 0)
 data += rec(1, struct.pack("<IIQQQII", 4242, 1, 1_700_000_000 * 10**9, start, 524288, 64, 1000)
-            + s(b"/opt/<gen>&\"synth\"") + s(b"synth\0--flag\0") + s(b"host"))
+            + s(b"/opt/<gen>&\"synth\"") + s(b"./<gen>&\"synth\"\0--flag\0") + s(b"host"))
 data += rec(3, struct.pack("<II", 1, 1) + struct.pack("<Q", 0x401000))
 if kind == "one":
     series = [(0.5, 1, 1 << 20, 3 << 20, 2)]

@@ -127,6 +127,12 @@ START_TEST(own_code_is_kept)
                                         NULL};
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
         ck_assert_msg(hs_frame_classify(f, names[i]) == HS_FRAME_KEEP, "%s", names[i] ? names[i] : "NULL");
+    /* The roots of every stack: one dropped there cuts the whole stack away
+     * (pprof's rule, and the live site's). */
+    static const char *const roots[] = {
+        "__libc_start_main", "__libc_start_call_main", "__libc_start_main_impl", "_start", "start_thread", "__clone3"};
+    for (size_t i = 0; i < sizeof(roots) / sizeof(roots[0]); i++)
+        ck_assert_msg(hs_frame_classify(f, roots[i]) == HS_FRAME_KEEP, "%s", roots[i]);
     hs_frame_filter_free(f);
 }
 END_TEST
@@ -159,7 +165,21 @@ START_TEST(user_drop_and_keep)
     ck_assert_int_eq(hs_frame_classify(f, "my_alloc_stats"), HS_FRAME_KEEP); /* anchored */
     ck_assert_int_eq(hs_frame_classify(f, "zmalloc"), HS_FRAME_KEEP);        /* kept */
     ck_assert_int_eq(hs_frame_classify(f, "zcalloc"), HS_FRAME_WRAPPER);
-    ck_assert_str_eq(hs_frame_filter_pprof_keep(f), "zmalloc");
+    ck_assert_int_eq(hs_frame_classify(f, "zmalloc.part.0"), HS_FRAME_KEEP);
+    ck_assert_int_eq(hs_frame_filter_keeps(f, "zmalloc(unsigned long)"), 1);
+    ck_assert_int_eq(hs_frame_filter_keeps(f, "zcalloc"), 0);
+    /* pprof sees the clone suffix that classify strips: keep accepts it too */
+    const char *keep = hs_frame_filter_pprof_keep(f);
+    ck_assert_ptr_nonnull(keep);
+    ck_assert_msg(strncmp(keep, "(zmalloc)", 9) == 0, "%s", keep);
+    char anchored[512];
+    snprintf(anchored, sizeof(anchored), "^(%s)$", keep);
+    regex_t re;
+    ck_assert_int_eq(regcomp(&re, anchored, REG_EXTENDED | REG_NOSUB), 0);
+    ck_assert_int_eq(regexec(&re, "zmalloc", 0, NULL, 0), 0);
+    ck_assert_int_eq(regexec(&re, "zmalloc.part.0", 0, NULL, 0), 0);
+    ck_assert_int_ne(regexec(&re, "zmalloc_usable", 0, NULL, 0), 0);
+    regfree(&re);
     hs_frame_filter_free(f);
 
     f = hs_frame_filter_new(0, NULL, NULL, NULL, NULL, err, sizeof(err));
@@ -222,6 +242,36 @@ START_TEST(every_rule_compiles_alone)
 }
 END_TEST
 
+/* docs/frames.md's table is hs_frame_rules, row for row ('|' escaped as
+ * "\|" inside the code span). Run from the source tree, as run-tests.sh
+ * does. */
+START_TEST(the_documented_table_is_the_table)
+{
+    FILE *doc = fopen("docs/frames.md", "r");
+    ck_assert_msg(doc != NULL, "docs/frames.md not found: run from the source tree");
+    static char text[1 << 16];
+    size_t len = fread(text, 1, sizeof(text) - 1, doc);
+    fclose(doc);
+    text[len] = '\0';
+    size_t rows = 0;
+    for (const char *p = text; (p = strstr(p, "` | ")) != NULL; p++)
+        rows += strncmp(p, "` | allocator |\n", 15) == 0 || strncmp(p, "` | wrapper |\n", 13) == 0;
+    for (size_t i = 0; i < hs_frame_rule_count; i++) {
+        char row[2048];
+        int n = snprintf(row, sizeof(row), "\n| %s | `", hs_frame_rules[i].origin);
+        for (const char *c = hs_frame_rules[i].pattern; *c && n < (int)sizeof(row) - 40; c++) {
+            if (*c == '|')
+                row[n++] = '\\';
+            row[n++] = *c;
+        }
+        snprintf(row + n, sizeof(row) - (size_t)n, "` | %s |\n",
+                 hs_frame_rules[i].cls == HS_FRAME_ALLOCATOR ? "allocator" : "wrapper");
+        ck_assert_msg(strstr(text, row) != NULL, "docs/frames.md lacks the row%s", row);
+    }
+    ck_assert_uint_eq(rows, hs_frame_rule_count);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("frames");
@@ -233,6 +283,7 @@ int main(void)
     tcase_add_test(tc, user_drop_and_keep);
     tcase_add_test(tc, detected_wrappers_and_the_pprof_expression);
     tcase_add_test(tc, every_rule_compiles_alone);
+    tcase_add_test(tc, the_documented_table_is_the_table);
     suite_add_tcase(s, tc);
     return hs_run_suite(s);
 }

@@ -119,7 +119,7 @@ typedef struct {
     size_t n_funcs;
     uint64_t map_filename[64], map_build_id[64];
     size_t n_maps;
-    int64_t period, default_sample_type;
+    int64_t period, default_sample_type, drop_frames, keep_frames;
     int64_t period_type[2];
 } profile_t;
 
@@ -261,6 +261,8 @@ static void on_profile(void *ctx, int field, int wire, uint64_t v, const uint8_t
     case 11: walk(data, len, on_value_type, p->period_type); break;
     case 12: p->period = (int64_t)v; break;
     case 14: p->default_sample_type = (int64_t)v; break;
+    case 7: p->drop_frames = (int64_t)v; break;
+    case 8: p->keep_frames = (int64_t)v; break;
     default: (void)wire; break;
     }
 }
@@ -371,6 +373,12 @@ START_TEST(heap_profile_has_gos_shape_and_exact_values)
     ck_assert_str_eq(str(p, p->period_type[1]), "bytes");
     ck_assert_int_eq(p->period, RATE);
     ck_assert_int_eq(p->default_sample_type, 0); /* heap: readers pick inuse_space */
+    /* drop_frames: the frame filter's expression (framefilter.c), so pprof
+     * cuts stacks at allocators and wrappers; nothing kept on purpose. */
+    ck_assert_msg(p->drop_frames > 0 && strstr(str(p, p->drop_frames), "malloc") &&
+                      strstr(str(p, p->drop_frames), "xmalloc"),
+                  "drop_frames %lld", (long long)p->drop_frames);
+    ck_assert_int_eq(p->keep_frames, 0);
     /* Every frame is a return address: the location is one byte before. */
     const sample_t *sa = sample_at(p, ret_in(site_alpha) - 1), *sb = sample_at(p, ret_in(site_beta) - 1);
     ck_assert_ptr_nonnull(sa);

@@ -83,6 +83,7 @@ START_TEST(metrics_exposition)
         {"heapscope_leak", "gauge"},
         {"heapscope_leak_rate_bytes_per_second", "gauge"},
         {"heapscope_leak_growth_bytes", "gauge"},
+        {"heapscope_heap_trend_bytes_per_second", "gauge"},
         {"heapscope_alerts_active", "gauge"},
         {"heapscope_alerts_fired_total", "counter"},
         {"heapscope_site_growth_bytes", "gauge"},
@@ -202,8 +203,13 @@ START_TEST(leaks_is_the_report_json)
     top_keys(report, report_keys, sizeof(report_keys));
     ck_assert_str_eq(live_keys, report_keys);
     ck_assert_str_eq(live_keys, "file,program,pid,span_seconds,snapshots,sample_rate,final_heap_bytes,"
-                                "final_estimated_inuse_bytes,leak,suspects,threads,at_exit,recommendations,alerts,");
+                                "final_estimated_inuse_bytes,leak,suspects,threads,at_exit,wrappers_detected,"
+                                "recommendations,alerts,");
     ck_assert_ptr_nonnull(strstr(body, "\"leak\":{\"detected\":false,"));
+    /* The headline (blamed rate, its interval) and the heap's trend beside it. */
+    ck_assert_ptr_nonnull(strstr(body, ",\"rate_bytes_per_sec\":null,\"rate_lo_bytes_per_sec\":null,"
+                                       "\"rate_hi_bytes_per_sec\":null,\"rate_sites\":0,"
+                                       "\"heap_rate_bytes_per_sec\":null,\"heap_growth_bytes\":null,"));
     ck_assert_ptr_nonnull(strstr(body, "\"alerts\":[{\"kind\":\"heap\",\"event\":\"raised\","));
     free(body);
 }

@@ -128,6 +128,7 @@ typedef struct {
     char **string;
     size_t n_string;
     int64_t time_nanos, duration_nanos, period, default_sample_type;
+    int64_t drop_frames, keep_frames;
     int64_t period_type[2];
     int has_period_type;
     uint64_t comment[8];
@@ -301,6 +302,8 @@ static dprofile_t *decode_profile(const uint8_t *buf, size_t len)
             ck_assert_uint_lt(d->n_string, DSTRINGS);
             d->string[d->n_string++] = strndup((const char *)sub.p, sub.len);
             break;
+        case 7: d->drop_frames = (int64_t)v; break;
+        case 8: d->keep_frames = (int64_t)v; break;
         case 9: d->time_nanos = (int64_t)v; break;
         case 10: d->duration_nanos = (int64_t)v; break;
         case 11:
@@ -801,6 +804,28 @@ START_TEST(default_sample_type_is_written_when_set)
 }
 END_TEST
 
+START_TEST(drop_and_keep_frames_are_written_when_set)
+{
+    hs_pprof_t *p = hs_pprof_new();
+    hs_pprof_sample_type(p, "inuse_space", "bytes");
+    dprofile_t *d = round_trip(p);
+    ck_assert_int_eq(d->drop_frames, 0); /* unset: absent */
+    ck_assert_int_eq(d->keep_frames, 0);
+    dprofile_free(d);
+    hs_pprof_set_drop_frames(p, "(malloc|xmalloc)", NULL);
+    d = round_trip(p);
+    ck_assert_str_eq(str_at(d, d->drop_frames), "(malloc|xmalloc)");
+    ck_assert_int_eq(d->keep_frames, 0);
+    dprofile_free(d);
+    hs_pprof_set_drop_frames(p, "zmalloc", "zmalloc_keep"); /* replaces */
+    d = round_trip(p);
+    ck_assert_str_eq(str_at(d, d->drop_frames), "zmalloc");
+    ck_assert_str_eq(str_at(d, d->keep_frames), "zmalloc_keep");
+    dprofile_free(d);
+    hs_pprof_free(p);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("pprof");
@@ -814,6 +839,7 @@ int main(void)
     tcase_add_test(tc, references_and_value_counts_are_validated);
     tcase_add_test(tc, gzip_output_inflates_to_the_serialized_bytes);
     tcase_add_test(tc, default_sample_type_is_written_when_set);
+    tcase_add_test(tc, drop_and_keep_frames_are_written_when_set);
     suite_add_tcase(s, tc);
     return hs_run_suite(s);
 }

@@ -1,12 +1,14 @@
 /* test_text.c - the one byte formatter (common/hs_text.c): its figures are
  * printf's ("%.1f" rounds ties to even on the exact binary value) though it
- * never calls printf, both styles, and it never overruns a small buffer. */
+ * never calls printf, both styles, it never overruns a small buffer, and
+ * neither it nor the JSON number writer ever prints "-0". */
 #include <check.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "hs_report_json.h"
 #include "hs_text.h"
 #include "run_suite.h"
 
@@ -108,6 +110,31 @@ START_TEST(a_small_buffer_is_cut_and_terminated)
 }
 END_TEST
 
+/* Nothing heapscope prints may read "-0": not a byte count ("-0 B",
+ * "-0.0 KiB"), not a JSON number (a rounded estimate of -0.3 objects). */
+static void to_buf(void *ctx, const char *b, size_t n) { strncat(ctx, b, n); }
+
+START_TEST(never_minus_zero)
+{
+    static const double tiny[] = {-0.0, -1e-300, -1e-9, -0.2, -0.49, -0.5};
+    for (size_t i = 0; i < sizeof(tiny) / sizeof(tiny[0]); i++) {
+        ck_assert_str_eq(bytes(tiny[i], HS_TEXT_BYTES_TENTHS), "0 B");
+        ck_assert_str_eq(bytes(tiny[i], HS_TEXT_BYTES_SHORT), "0 B");
+        char json[64] = "";
+        hs_json_put_number(to_buf, json, round(tiny[i]));
+        ck_assert_msg(strcmp(json, "0") == 0 || strcmp(json, "-1") == 0, "%g gives %s", tiny[i], json);
+        json[0] = '\0';
+        hs_json_put_number(to_buf, json, tiny[i] * 1e-300);
+        ck_assert_msg(json[0] != '-' || json[1] != '0', "%g gives %s", tiny[i] * 1e-300, json);
+    }
+    /* just under a unit boundary, negative: a unit's worth, never -0.0 */
+    for (double x = -2048; x < 0; x += 0.37) {
+        const char *t = bytes(x, HS_TEXT_BYTES_TENTHS), *u = bytes(x, HS_TEXT_BYTES_SHORT);
+        ck_assert_msg(strncmp(t, "-0", 2) != 0 && strncmp(u, "-0", 2) != 0, "%g: %s, %s", x, t, u);
+    }
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("text");
@@ -117,6 +144,7 @@ int main(void)
     tcase_add_test(tc, tenths_match_printf);
     tcase_add_test(tc, fixed_matches_printf_and_says_what_it_cannot_print);
     tcase_add_test(tc, a_small_buffer_is_cut_and_terminated);
+    tcase_add_test(tc, never_minus_zero);
     suite_add_tcase(s, tc);
     return hs_run_suite(s);
 }
