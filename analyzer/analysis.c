@@ -668,10 +668,17 @@ static void recommend(hs_analysis_t *a)
                     where, bytes(s->leak.slope, x, sizeof(x)), not_negative(s->inuse_objects));
         } else {
             double kept = s->alloc_objects > 0 ? 100.0 * s->inuse_objects / s->alloc_objects : 0;
-            add_rec(a,
-                    "%s frees most of what it allocates but keeps %.1f%% (%s/s): look for a missing free on "
-                    "an error or early-return path, or an object handed to another thread that never frees it.",
-                    where, not_negative(kept), bytes(s->leak.slope, x, sizeof(x)));
+            if (kept > 50.0)
+                add_rec(a,
+                        "%s keeps %.1f%% of what it allocates and frees the rest (%s/s): a cache, list or map "
+                        "that only some paths clean up; bound it or evict entries.",
+                        where, kept, bytes(s->leak.slope, x, sizeof(x)));
+            else
+                add_rec(a,
+                        "%s frees most of what it allocates but keeps %.1f%% (%s/s): look for a missing free "
+                        "on an error or early-return path, or an object handed to another thread that never "
+                        "frees it.",
+                        where, not_negative(kept), bytes(s->leak.slope, x, sizeof(x)));
         }
     }
     for (thread_site_t *ts = st->tsites; ts; ts = ts->next) {

@@ -38,6 +38,11 @@ echo
 echo "== heapscope report (exit status 3 with --fail-on-leak, for CI pipelines)"
 "$BUILD/heapscope" report "$dump"
 echo
+echo "== a preforking server: one dump per process, one report for the group (worker 2 leaks)"
+"$BUILD/heapscope" record --rate 64K --interval 0.1 --output "$out/prefork.%p.hsd" -- \
+    "$BUILD/progs/prefork" 3 3 2 >/dev/null
+"$BUILD/heapscope" report "$out"/prefork.*.hsd | sed -n '1,/^$/p;/^group/,/total/p'
+echo
 echo "== live: the same server with --http, scraped while it runs (what Prometheus, Parca and Alloy see)"
 HEAPSCOPE_LEAK_WINDOW=2 HEAPSCOPE_LEAK_THRESHOLD=1M \
     "$BUILD/heapscope" record --rate 64K --interval 0.1 --http 127.0.0.1:0 --output "$out/live.%p.hsd" -- \

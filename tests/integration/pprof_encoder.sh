@@ -37,9 +37,9 @@ done
 
 # Source lines the generator looked up, found here independently.
 line() { grep -nF "$1" "$SRC" | head -n 1 | cut -d: -f1; }
-L_REMEMBER=$(line 'session_t *s = malloc(sizeof(*s));')
-L_PARSE=$(line 'char *buf = malloc(4096);')
-L_BUILD=$(line 'char *r = malloc(len);')
+L_REMEMBER=$(line 'session_t *s = xmalloc(sizeof(*s));')
+L_PARSE=$(line 'char *buf = xmalloc(4096);')
+L_BUILD=$(line 'char *r = xmalloc(len);')
 L_CALL_PARSE=$(line 'char *req = parse_request(n);')
 L_CALL_BUILD=$(line 'char *resp = build_response(req);')
 L_CALL_REMEMBER=$(line 'remember_session(id << 24 | n);')
@@ -174,7 +174,7 @@ run_pprof "$W/list" -list '^(remember_session|worker)$' "$W/new.pb.gz"
 # Rows: "flat cum LINE: source".
 row() { awk -v l="$2:" '$3 == l { print $1, $2; exit }' "$1"; }
 [ "$(row "$W/list" "$L_REMEMBER")" = '703.12kB 703.12kB' ] || fail "-list line $L_REMEMBER: $(row "$W/list" "$L_REMEMBER")"
-grep -q "$L_REMEMBER:    session_t \*s = malloc(sizeof(\*s));" "$W/list" || fail "-list shows no source text"
+grep -q "$L_REMEMBER:    session_t \*s = xmalloc(sizeof(\*s));" "$W/list" || fail "-list shows no source text"
 [ "$(row "$W/list" "$L_CALL_REMEMBER")" = '. 703.12kB' ] || fail "-list worker line $L_CALL_REMEMBER"
 [ "$(row "$W/list" "$L_CALL_BUILD")" = '. 33.50kB' ] || fail "-list worker line $L_CALL_BUILD (inline call)"
 [ "$(row "$W/list" "$L_CALL_PARSE")" = '. 8kB' ] || fail "-list worker line $L_CALL_PARSE"

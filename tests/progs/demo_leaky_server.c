@@ -1,7 +1,9 @@
 /* demo_leaky_server.c - the program `make demo` runs under heapscope: a toy
  * request server with two worker threads. Each request allocates a parse
  * buffer (freed), a response (freed by the other thread, as servers do), and
- * a session entry that is put in a cache nobody ever evicts: the leak. */
+ * a session entry that is put in a cache nobody ever evicts: the leak. Like
+ * every real server it allocates through its own wrapper (xmalloc, which
+ * dies on out of memory), so the report must name xmalloc's callers. */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,16 +31,26 @@ static double now(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+__attribute__((noinline)) static void *xmalloc(size_t size)
+{
+    void *p = malloc(size);
+    if (!p) {
+        fputs("demo server: out of memory\n", stderr);
+        abort();
+    }
+    return p;
+}
+
 __attribute__((noinline)) static char *parse_request(unsigned n)
 {
-    char *buf = malloc(4096);
+    char *buf = xmalloc(4096);
     snprintf(buf, 4096, "GET /item/%u HTTP/1.1", n);
     return buf;
 }
 
 __attribute__((noinline)) static void remember_session(unsigned n)
 {
-    session_t *s = malloc(sizeof(*s)); /* the leak: the cache is never trimmed */
+    session_t *s = xmalloc(sizeof(*s)); /* the leak: the cache is never trimmed */
     snprintf(s->id, sizeof(s->id), "session-%u", n);
     memset(s->payload, (int)(n & 0xff), sizeof(s->payload));
     pthread_mutex_lock(&cache_lock);
@@ -50,7 +62,7 @@ __attribute__((noinline)) static void remember_session(unsigned n)
 __attribute__((noinline)) static char *build_response(const char *req)
 {
     size_t len = 512 + strlen(req);
-    char *r = malloc(len);
+    char *r = xmalloc(len);
     snprintf(r, len, "200 OK for %s", req);
     return r;
 }

@@ -101,12 +101,12 @@ int main(int argc, char **argv)
         must(hs_pprof_function(p, "__clone3", "__clone3", "../sysdeps/unix/sysv/linux/x86_64/clone3.S", 0), "function");
 
     /* Addresses are return address - 1 (inside the call), as heapscope writes them. */
-    hs_pprof_line_t l_remember[] = {{f_remember, line_of("session_t *s = malloc(sizeof(*s));")}};
-    hs_pprof_line_t l_parse[] = {{f_parse, line_of("char *buf = malloc(4096);")}};
+    hs_pprof_line_t l_remember[] = {{f_remember, line_of("session_t *s = xmalloc(sizeof(*s));")}};
+    hs_pprof_line_t l_parse[] = {{f_parse, line_of("char *buf = xmalloc(4096);")}};
     hs_pprof_line_t l_worker_remember[] = {{f_worker, line_of("remember_session(id << 24 | n);")}};
     hs_pprof_line_t l_worker_parse[] = {{f_worker, line_of("char *req = parse_request(n);")}};
     /* build_response inlined into worker: innermost first, the caller last. */
-    hs_pprof_line_t l_inlined[] = {{f_build, line_of("char *r = malloc(len);")},
+    hs_pprof_line_t l_inlined[] = {{f_build, line_of("char *r = xmalloc(len);")},
                                    {f_worker, line_of("char *resp = build_response(req);")}};
     hs_pprof_line_t l_start[] = {{f_start, 442}};
     hs_pprof_line_t l_clone[] = {{f_clone, 81}};
