@@ -42,7 +42,9 @@ const hs_frame_rule_t hs_frame_rules[] = {
     {"_?PyMem_.*|PyObject_(Malloc|Calloc|Realloc)|_PyObject_.*[Aa]lloc.*|_?PyObject_GC_(New|NewVar|Resize)|"
      "pymalloc_alloc|pymalloc_realloc|PyType_GenericAlloc|gc_alloc",
      "CPython", HS_FRAME_WRAPPER},
-    {"os::(malloc|realloc|strdup)|AllocateHeap|ReallocateHeap", "HotSpot", HS_FRAME_WRAPPER},
+    {"os::(malloc|realloc|strdup)|AllocateHeap|ReallocateHeap|ChunkPool::allocate|Chunk::operator new|"
+     "Arena::(grow|Amalloc.*|Arealloc)|CHeapObj<.*",
+     "HotSpot", HS_FRAME_WRAPPER},
     {"sqlite3_(malloc|realloc)(64)?|sqlite3(Mem)?(Malloc|Realloc).*|sqlite3Db(Malloc|Realloc|RawMalloc|StrN?Dup).*|"
      "dbMallocRawFinish|dbReallocFinish|mallocWithAlarm",
      "SQLite", HS_FRAME_WRAPPER},
