@@ -9,6 +9,7 @@
 #include "analysis.h"
 
 #include <inttypes.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -350,18 +351,25 @@ static int pass2(hs_analysis_t *a, size_t first_index, size_t stride, char *err,
     if (hs_input_model(st->input, &st->model, err, errlen))
         return -1;
     a->header = hs_model_header(st->model); /* the first model, and its header, are gone */
-    size_t cap = (a->nproc - first_index) / stride + 2;
+    size_t end = a->njudged;
+    size_t cap = (end - first_index) / stride + 2;
     hs_model_snapshot_t snap;
     size_t index = 0;
     int rc;
     while ((rc = hs_model_next(st->model, &snap, err, errlen)) == 1) {
         size_t i = index++;
-        if (i < first_index || ((i - first_index) % stride != 0 && i != a->nproc - 1))
+        /* The dump's last snapshot, when the verdicts leave it out (a
+         * teardown): only the at-exit figures come from it. */
+        int tail = i >= end;
+        if (tail ? i != a->nproc - 1 : i < first_index || ((i - first_index) % stride != 0 && i != end - 1))
             continue;
         site_t *site, *tmp;
         HASH_ITER(hh, st->sites, site, tmp)
         {
             hs_analysis_site_t *p = &site->pub;
+            p->exit_inuse_bytes = p->exit_inuse_objects = 0;
+            if (tail)
+                continue;
             p->inuse_bytes = p->inuse_objects = p->alloc_objects = p->alloc_bytes = 0;
             p->free_objects = p->free_bytes = 0;
             p->live_samples = p->sampled_allocs = p->sampled_frees = 0;
@@ -379,6 +387,10 @@ static int pass2(hs_analysis_t *a, size_t first_index, size_t stride, char *err,
             }
             hs_analysis_site_t *p = &site->pub;
             double inuse = s->row.est_alloc_bytes - s->row.est_free_bytes;
+            p->exit_inuse_bytes += inuse;
+            p->exit_inuse_objects += s->row.est_alloc_objects - s->row.est_free_objects;
+            if (tail)
+                continue;
             p->inuse_bytes += inuse;
             p->inuse_objects += s->row.est_alloc_objects - s->row.est_free_objects;
             p->alloc_objects += s->row.est_alloc_objects;
@@ -393,6 +405,9 @@ static int pass2(hs_analysis_t *a, size_t first_index, size_t stride, char *err,
                 p->top_stack = s;
             }
         }
+        st->ended_at_exit = snap.reason == HS_REASON_EXIT;
+        if (tail)
+            continue;
         HASH_ITER(hh, st->sites, site, tmp)
         {
             if (!site->pts && !(site->pts = calloc(cap, sizeof(hs_point_t)))) {
@@ -408,7 +423,6 @@ static int pass2(hs_analysis_t *a, size_t first_index, size_t stride, char *err,
                 site->free_start = site->pub.free_bytes;
             }
         }
-        st->ended_at_exit = snap.reason == HS_REASON_EXIT;
     }
     return rc < 0 ? -1 : 0;
 }
@@ -420,44 +434,108 @@ static int by_rate(const void *x, const void *y)
     return p->leak.slope < q->leak.slope ? 1 : p->leak.slope > q->leak.slope ? -1 : 0;
 }
 
-static int by_inuse(const void *x, const void *y)
+static int by_exit_inuse(const void *x, const void *y)
 {
     const hs_analysis_site_t *p = *(const hs_analysis_site_t *const *)x, *q = *(const hs_analysis_site_t *const *)y;
-    return p->inuse_bytes < q->inuse_bytes ? 1 : p->inuse_bytes > q->inuse_bytes ? -1 : 0;
+    return p->exit_inuse_bytes < q->exit_inuse_bytes ? 1 : p->exit_inuse_bytes > q->exit_inuse_bytes ? -1 : 0;
+}
+
+/* ---- the end of the run: what the verdicts judge ------------------------------ */
+/* Points of proc[0..n) inside the window that ends at proc[n - 1]. */
+static size_t points_in_window(const hs_analysis_point_t *proc, size_t n, double window_s)
+{
+    size_t k = 0;
+    while (k < n && proc[n - 1 - k].t >= proc[n - 1].t - window_s)
+        k++;
+    return k;
+}
+
+/* The window that ends at proc[n - 1]: its start (t0), the index of its
+ * first point, the threshold over it (--threshold, or 10 MiB per 300 s
+ * scaled to the window, at most 5% of the peak, at least 64 KiB) and the
+ * sampling noise of its points (pts[0..n) filled from proc). */
+typedef struct {
+    double t0, t1, threshold, noise;
+    size_t first;
+} window_t;
+
+static window_t window_ending(const hs_analysis_t *a, size_t n, hs_point_t *pts)
+{
+    const hs_analysis_point_t *proc = a->proc, *last = &proc[n - 1];
+    window_t w = {.t0 = last->t - a->window_s, .t1 = last->t, .threshold = a->threshold};
+    if (w.t0 < proc[0].t)
+        w.t0 = proc[0].t;
+    double used = w.t1 - w.t0;
+    double peak = 0;
+    for (size_t i = 0; i < n; i++) {
+        double v = proc[i].est_inuse > (double)proc[i].heap_in_use ? proc[i].est_inuse : (double)proc[i].heap_in_use;
+        if (v > peak)
+            peak = v;
+    }
+    if (!a->state->has_threshold) {
+        /* 10 MiB per 300 s window, scaled for shorter windows; a small
+         * program's leak counts once it is 5% of its peak heap; 64 KiB floor. */
+        double t = 10.0 * 1048576 * (used < 300 ? used / 300 : 1);
+        if (t > 0.05 * peak)
+            t = 0.05 * peak;
+        w.threshold = t < 65536 ? 65536 : t;
+    }
+    while (w.first < n && proc[w.first].t < w.t0)
+        w.first++;
+    /* The process verdict is on the sampled in-use estimate (it sees every
+     * allocator, jemalloc included); noise from the sample rate. */
+    for (size_t i = 0; i < n; i++)
+        pts[i] = (hs_point_t){proc[i].t, proc[i].est_inuse};
+    const hs_analysis_point_t *start = &proc[w.first];
+    double turnover = hs_leak_turnover(last->est_freed - start->est_freed, start->est_inuse);
+    w.noise = hs_leak_sampling_noise(pts, n, a->window_s, (double)a->header->sample_rate, turnover);
+    return w;
+}
+
+/* Sets a->njudged and a->exit_judged (analysis.h): the running program,
+ * without its teardown. The EXIT snapshot is taken by the interposer's
+ * atexit handler, after the program's own teardown (CPython's finalization,
+ * atexit handlers, pools freed at shutdown), so a leak that the program
+ * frees before it exits ends its series with a fall back to the start ("the
+ * lower envelope is flat", no leak). Left out, as long as
+ * HS_LEAK_MIN_POINTS points remain in the window:
+ *   - the EXIT snapshot, always: a teardown can be partial, or free one
+ *     call site's leak in a heap that hardly moves, and a program that
+ *     tears nothing down loses one point of many;
+ *   - before it, each snapshot taken during the teardown: one whose sampled
+ *     in-use fell from the snapshot before it by more than tol (the largest
+ *     of the leak threshold, the sampling noise floor of the window that
+ *     ends at exit and three samples' weight) while the exit is not above
+ *     it by more than tol: the heap falls from there to the exit. A teardown that
+ *     outlasts the rest of an interval gets a snapshot of its own, an
+ *     INTERVAL (or DLCLOSE, when plugins are unloaded at shutdown) one: the
+ *     reason cannot tell it from the running program's; its fall can.
+ * A run too short for that is judged on every snapshot it has
+ * (exit_judged). docs/leak-detection.md, "The end of the run". */
+static void judged_end(hs_analysis_t *a, double tol)
+{
+    const hs_analysis_point_t *proc = a->proc;
+    size_t n = a->nproc;
+    a->njudged = n;
+    a->exit_judged = 0;
+    if (proc[n - 1].reason != HS_REASON_EXIT)
+        return;
+    double at_exit = proc[n - 1].est_inuse;
+    size_t end = n - 1;
+    while (end >= 2 && proc[end - 2].est_inuse - proc[end - 1].est_inuse > tol &&
+           at_exit <= proc[end - 1].est_inuse + tol)
+        end--;
+    while (end < n && points_in_window(proc, end, a->window_s) < HS_LEAK_MIN_POINTS)
+        end++;
+    a->njudged = end;
+    a->exit_judged = end == n;
 }
 
 /* Window, threshold and the verdict on the process series (pass 1 data). */
 static int process_verdict(hs_analysis_t *a, size_t *first_out, size_t *stride_out, char *err, size_t errlen)
 {
     state_t *st = a->state;
-    const hs_analysis_point_t *proc = a->proc, *last = &proc[a->nproc - 1];
     a->window_s = a->window_s > 0 ? a->window_s : 300;
-    double t_start = last->t - a->window_s;
-    if (t_start < proc[0].t)
-        t_start = proc[0].t;
-    a->t0 = t_start;
-    a->t1 = last->t;
-    double used = a->t1 - a->t0;
-    double peak = 0;
-    for (size_t i = 0; i < a->nproc; i++) {
-        double v = proc[i].est_inuse > (double)proc[i].heap_in_use ? proc[i].est_inuse : (double)proc[i].heap_in_use;
-        if (v > peak)
-            peak = v;
-    }
-    if (!st->has_threshold) {
-        /* 10 MiB per 300 s window, scaled for shorter windows; a small
-         * program's leak counts once it is 5% of its peak heap; 64 KiB floor. */
-        double t = 10.0 * 1048576 * (used < 300 ? used / 300 : 1);
-        if (t > 0.05 * peak)
-            t = 0.05 * peak;
-        a->threshold = t < 65536 ? 65536 : t;
-    }
-    size_t first_index = 0;
-    while (first_index < a->nproc && proc[first_index].t < t_start)
-        first_index++;
-    size_t in_window = a->nproc - first_index;
-    size_t stride = in_window / HS_LEAK_MAX_POINTS + 1;
-
     st->scratch_len = hs_leak_scratch_needed(a->nproc > HS_LEAK_MAX_POINTS ? a->nproc : HS_LEAK_MAX_POINTS);
     st->scratch = malloc(st->scratch_len * sizeof(double));
     hs_point_t *pts = malloc(a->nproc * sizeof(*pts));
@@ -466,31 +544,40 @@ static int process_verdict(hs_analysis_t *a, size_t *first_out, size_t *stride_o
         snprintf(err, errlen, "out of memory");
         return -1;
     }
-    /* Process verdict on the sampled in-use estimate (it sees every
-     * allocator, jemalloc included); noise from the sample rate. */
-    for (size_t i = 0; i < a->nproc; i++)
-        pts[i] = (hs_point_t){proc[i].t, proc[i].est_inuse};
-    const hs_analysis_point_t *start = &proc[first_index];
-    double turnover = hs_leak_turnover(last->est_freed - start->est_freed, start->est_inuse);
-    double noise = hs_leak_sampling_noise(pts, a->nproc, a->window_s, (double)a->header->sample_rate, turnover);
-    hs_leak_params_t params = {.window_s = a->window_s, .threshold_bytes = a->threshold, .noise_bytes = noise};
-    hs_leak_analyze(pts, a->nproc, &params, st->scratch, st->scratch_len, &a->leak);
+    window_t w = window_ending(a, a->nproc, pts);
+    /* A fall that counts as teardown: above the threshold, the noise floor
+     * and three samples' weight (a sampled block weighs at least about the
+     * rate: one sample of a small heap coming and going is no teardown). */
+    double tol = w.threshold;
+    if (tol < HS_LEAK_NOISE_SIGMAS * w.noise * sqrt(2.0))
+        tol = HS_LEAK_NOISE_SIGMAS * w.noise * sqrt(2.0);
+    if (tol < HS_LEAK_NOISE_SIGMAS * (double)a->header->sample_rate)
+        tol = HS_LEAK_NOISE_SIGMAS * (double)a->header->sample_rate;
+    judged_end(a, tol);
+    size_t n = a->njudged;
+    if (n != a->nproc)
+        w = window_ending(a, n, pts);
+    a->t0 = w.t0;
+    a->t1 = w.t1;
+    a->threshold = w.threshold;
+    size_t stride = (n - w.first) / HS_LEAK_MAX_POINTS + 1;
+    hs_leak_params_t params = {.window_s = a->window_s, .threshold_bytes = a->threshold, .noise_bytes = w.noise};
+    hs_leak_analyze(pts, n, &params, st->scratch, st->scratch_len, &a->leak);
     /* Time to detection: the first prefix, at least half a window long, on
      * which the same rules (and the same window) call it a leak. */
     hs_leak_params_t from_start = {.window_s = a->window_s,
                                    .min_span_s = (a->t1 - a->t0) / 2,
                                    .threshold_bytes = a->threshold,
-                                   .noise_bytes = noise};
-    a->detected_at =
-        a->leak.leaking ? hs_leak_first_detection(pts, a->nproc, &from_start, st->scratch, st->scratch_len) : -1;
+                                   .noise_bytes = w.noise};
+    a->detected_at = a->leak.leaking ? hs_leak_first_detection(pts, n, &from_start, st->scratch, st->scratch_len) : -1;
     free(pts);
-    *first_out = first_index;
+    *first_out = w.first;
     *stride_out = stride;
     return 0;
 }
 
-/* One site's in-use series over the whole run (pass 2 keeps the window's
- * only), for the time to detection of a leak the blame alone called: one
+/* One site's in-use series over the whole run up to the window's end (pass
+ * 2 keeps the window's only), for the time to detection of a leak the blame alone called: one
  * more pass over the dump, summing the site's stacks by index (pass 2's
  * stack_site; indexes follow the order of definition, the same in every
  * pass). Starting the pass ends pass 2's reader, which is done; its stacks
@@ -500,14 +587,14 @@ static hs_point_t *whole_site_series(hs_analysis_t *a, const site_t *site, size_
     state_t *st = a->state;
     hs_model_t *m = NULL;
     char err[512];
-    hs_point_t *pts = malloc(a->nproc * sizeof(*pts));
+    hs_point_t *pts = malloc(a->njudged * sizeof(*pts));
     if (!pts || hs_input_model(st->input, &m, err, sizeof(err))) {
         free(pts);
         return NULL;
     }
     hs_model_snapshot_t snap;
     size_t k = 0;
-    while (k < a->nproc && hs_model_next(m, &snap, err, sizeof(err)) == 1) {
+    while (k < a->njudged && hs_model_next(m, &snap, err, sizeof(err)) == 1) {
         double v = 0;
         size_t stacks = hs_model_stack_count(m);
         for (size_t i = 0; i < stacks && i < st->stack_site_len; i++) {
@@ -571,6 +658,16 @@ static void judge_sites(hs_analysis_t *a)
     HASH_ITER(hh, st->sites, site, tmp)
     {
         hs_analysis_site_t *p = &site->pub;
+        /* At exit: the dump's last snapshot, the teardown included. */
+        if (st->ended_at_exit && p->exit_inuse_bytes > 0) {
+            if (a->nat_exit < HS_ANALYSIS_MAX_AT_EXIT) {
+                at_exit[a->nat_exit++] = p;
+            } else {
+                qsort(at_exit, a->nat_exit, sizeof(at_exit[0]), by_exit_inuse);
+                if (p->exit_inuse_bytes > at_exit[HS_ANALYSIS_MAX_AT_EXIT - 1]->exit_inuse_bytes)
+                    at_exit[HS_ANALYSIS_MAX_AT_EXIT - 1] = p;
+            }
+        }
         if (site->npts < 2)
             continue;
         double turnover = hs_leak_turnover(p->free_bytes - site->free_start, site->inuse_start);
@@ -591,18 +688,9 @@ static void judge_sites(hs_analysis_t *a)
             if (p->leak.slope > suspects[HS_ANALYSIS_MAX_SUSPECTS - 1]->leak.slope)
                 suspects[HS_ANALYSIS_MAX_SUSPECTS - 1] = p;
         }
-        if (st->ended_at_exit && p->inuse_bytes > 0) {
-            if (a->nat_exit < HS_ANALYSIS_MAX_AT_EXIT) {
-                at_exit[a->nat_exit++] = p;
-            } else {
-                qsort(at_exit, a->nat_exit, sizeof(at_exit[0]), by_inuse);
-                if (p->inuse_bytes > at_exit[HS_ANALYSIS_MAX_AT_EXIT - 1]->inuse_bytes)
-                    at_exit[HS_ANALYSIS_MAX_AT_EXIT - 1] = p;
-            }
-        }
     }
     qsort(suspects, a->nsuspects, sizeof(suspects[0]), by_rate);
-    qsort(at_exit, a->nat_exit, sizeof(at_exit[0]), by_inuse);
+    qsort(at_exit, a->nat_exit, sizeof(at_exit[0]), by_exit_inuse);
     a->leak_detected = hs_leak_is_blamed(a->leak.leaking, a->nsuspects, suspect_growth,
                                          a->nsuspects ? suspects[0]->leak.confidence : 0, a->threshold);
     if (!a->leak.leaking && !a->leak_detected)
@@ -635,14 +723,19 @@ static void judge_sites(hs_analysis_t *a)
 static void judge_threads(hs_analysis_t *a)
 {
     state_t *st = a->state;
+    /* A site has a point at every snapshot since its first: its last
+     * (nproc - njudged) points are the teardown the verdicts leave out
+     * (threads joined at shutdown). */
+    size_t left_out = a->nproc - a->njudged;
     for (thread_site_t *ts = st->tsites; ts; ts = ts->next) {
+        size_t n = ts->npts > left_out ? ts->npts - left_out : 0;
         hs_leak_params_t tp = {.window_s = a->window_s, .threshold_bytes = 3, .noise_bytes = 0};
-        hs_leak_analyze(ts->pts, ts->npts, &tp, st->scratch, st->scratch_len, &ts->leak);
+        hs_leak_analyze(ts->pts, n, &tp, st->scratch, st->scratch_len, &ts->leak);
         ts->detected_at = -1;
         if (ts->leak.leaking) {
             a->threads_leak = 1;
             tp.min_span_s = (a->t1 - a->t0) / 2;
-            ts->detected_at = hs_leak_first_detection(ts->pts, ts->npts, &tp, st->scratch, st->scratch_len);
+            ts->detected_at = hs_leak_first_detection(ts->pts, n, &tp, st->scratch, st->scratch_len);
         }
     }
 }
@@ -689,7 +782,8 @@ static void recommend(hs_analysis_t *a)
                 "joined and never exit; join them, or detach them and make them return.",
                 ts->function, ts->start_routine, ts->live, ts->leak.slope);
     }
-    const hs_analysis_point_t *last = &a->proc[a->nproc - 1];
+    /* The running heap: a teardown frees what it uses, not what it reserves. */
+    const hs_analysis_point_t *last = &a->proc[a->njudged - 1];
     if (last->heap_reserved > 2 * last->heap_in_use && last->heap_reserved - last->heap_in_use > (64u << 20))
         add_rec(a,
                 "The heap reserves %s but uses %s: fragmentation. Try malloc_trim(0) after peaks, fewer arenas "

@@ -32,24 +32,28 @@ typedef struct {
 /* A call site: the stacks whose site (sites.h: the caller of the allocator
  * and its wrappers, the program's own code first) is the same function, file
  * and line, or offset without a line table. Counters are estimates at the
- * last snapshot; leak is the verdict on the site's own in-use series. */
+ * last judged snapshot (the window's end: the last one before a teardown
+ * left out, hs_analysis_t.njudged); exit_* at the dump's last snapshot, for
+ * the at-exit view. leak is the verdict on the site's own in-use series. */
 typedef struct {
     hs_site_t where;
-    const hs_model_stack_t *top_stack; /* the member stack holding the most at the end */
+    const hs_model_stack_t *top_stack; /* the member stack holding the most at the window's end */
     double inuse_bytes, inuse_objects, alloc_objects, alloc_bytes, free_objects, free_bytes;
     uint64_t live_samples, sampled_allocs, sampled_frees;
-    double first_inuse_objects; /* at the first point of the window */
+    double first_inuse_objects;                  /* at the first point of the window */
+    double exit_inuse_bytes, exit_inuse_objects; /* at the last snapshot of the dump */
     hs_leak_result_t leak;
 } hs_analysis_site_t;
 
 /* Threads by creation site (the function that called pthread_create, plus
- * the start routine), exact counts. */
+ * the start routine), exact counts at the dump's end; leak judges pts up to
+ * the window's end (hs_analysis_t.njudged). */
 typedef struct hs_analysis_thread_site {
     char *function, *start_routine, *file;
     uint32_t line;
     uint64_t started, exited;
     long live;
-    hs_point_t *pts; /* live threads at each snapshot */
+    hs_point_t *pts; /* live threads at each snapshot since the site's first */
     size_t npts, cap;
     hs_leak_result_t leak;
     double detected_at; /* time to detection, or -1 */
@@ -81,7 +85,18 @@ typedef struct hs_analysis {
     hs_symbolizer_t *sym;            /* NULL: frames are named module+offset */
     const hs_analysis_point_t *proc; /* every snapshot */
     size_t nproc;
-    double window_s, t0, t1, threshold; /* the window used, and the threshold over it */
+    /* The snapshots every verdict judges (process, call sites, threads):
+     * proc[0..njudged). A dump that ends at exit ends with the EXIT
+     * snapshot, taken after the program's own teardown (CPython's
+     * finalization, a server's pools freed at shutdown): that snapshot, and
+     * the DLCLOSE snapshots just before it, are left out whenever
+     * HS_LEAK_MIN_POINTS points remain in the window, so a leak stopped
+     * cleanly is still judged on the running program
+     * (docs/leak-detection.md, "The end of the run"). The at-exit view and
+     * the final figures use the last snapshot. */
+    size_t njudged;
+    int exit_judged; /* the dump ended at exit and its exit snapshot is judged: too few points without it */
+    double window_s, t0, t1, threshold; /* the window used (t1: proc[njudged - 1].t), and the threshold over it */
     hs_leak_result_t leak;              /* the process series' verdict (before blame) */
     double detected_at;                 /* time to detection, or -1 */
     int leak_detected;                  /* the verdict with blame (hs_leak_is_blamed) */

@@ -580,7 +580,8 @@ int hs_cmd_plot(int argc, char **argv)
     }
     /* The leak trend: the analysis' verdict on the process series of the
      * same dump (as the report's, before blame); drawn only when it found a
-     * leak, from the start of its window to the end. Its pass ends this one:
+     * leak, from the start of its window to its end (the last snapshot
+     * before exit: the teardown is not judged, analysis.h). Its pass ends this one:
      * m has been read to the end and only its header (copied strings) is
      * used below. A truncated tail was reported above, once. */
     hs_leak_result_t leak;

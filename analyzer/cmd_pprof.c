@@ -221,11 +221,12 @@ static uint64_t location_id(build_t *b, size_t dump, const hs_model_stack_t *s, 
             n++;
         }
         if (n == 0) {
-            /* Unknown binary or symbol: the frame is named module+offset,
-             * as the report names it (sites.c). */
-            hs_site_t unknown;
-            hs_site_of_frame(NULL, s, frame, &unknown);
-            const char *name = unknown.function;
+            /* Unknown binary or symbol: the frame is named as the report
+             * names it (sites.c): module+0xSTART of its function's range,
+             * so that a detected wrapper without a symbol is in
+             * drop_frames under this name, else module+0xoffset. */
+            char name[128];
+            hs_site_unnamed_function(b->sym, s, frame, name, sizeof(name));
             lines[0].function_id = hs_pprof_function(b->p, name, name, "", 0);
             lines[0].line = 0;
             n = 1;

@@ -60,6 +60,32 @@ static void print_stack_names(FILE *out, const hs_analysis_t *r, const hs_model_
 
 static void file_sink(void *ctx, const char *bytes, size_t n) { fwrite(bytes, 1, n, ctx); }
 
+/* Where the judged window ends when the dump ended at exit (analysis.h,
+ * njudged): at the last snapshot before the exit snapshot (and before any
+ * snapshot taken while the teardown freed the heap), or at the exit
+ * snapshot itself in a run too short to leave it out. */
+static void print_window_end(FILE *out, const hs_analysis_t *r)
+{
+    const hs_analysis_point_t *last = &r->proc[r->nproc - 1];
+    size_t left_out = r->nproc - r->njudged;
+    if (left_out == 1)
+        fprintf(out,
+                "  window: %.1f to %.1f s, ending at the last snapshot before exit: the exit snapshot (%.1f s) "
+                "follows the program's teardown, if any, and is not judged (\"at exit\" below is)\n",
+                r->t0, r->t1, last->t);
+    else if (left_out > 1)
+        fprintf(out,
+                "  window: %.1f to %.1f s, ending at the last snapshot before the teardown: the exit snapshot "
+                "(%.1f s) and the %zu before it from %.1f s on, where the heap falls to it, are not judged "
+                "(\"at exit\" below is)\n",
+                r->t0, r->t1, last->t, left_out - 1, r->proc[r->njudged].t);
+    else if (r->exit_judged)
+        fprintf(out,
+                "  window: %.1f to %.1f s, ending with the exit snapshot, after the program's teardown: without it "
+                "fewer than %d snapshots remain\n",
+                r->t0, r->t1, HS_LEAK_MIN_POINTS);
+}
+
 /* Fills the shared JSON verdict (common/hs_report_json.h, the shape the live
  * /debug/heapscope/leaks serves too) from the analysis and writes it. */
 void hs_report_print_json(FILE *out, const hs_analysis_t *r)
@@ -96,6 +122,7 @@ void hs_report_print_json(FILE *out, const hs_analysis_t *r)
                  .heap_rate_bytes_per_sec = r->leak.slope,
                  .heap_growth_bytes = r->leak.growth,
                  .window_seconds = r->t1 - r->t0,
+                 .window_end_seconds = r->t1,
                  .threshold_bytes = r->threshold,
                  .confidence = r->leak.confidence,
                  .mann_kendall_p = r->leak.mk_p,
@@ -184,8 +211,8 @@ void hs_report_print_json(FILE *out, const hs_analysis_t *r)
                                                 .file = s->where.file,
                                                 .line = s->where.line,
                                                 .via = s->where.via,
-                                                .bytes = s->inuse_bytes,
-                                                .objects = s->inuse_objects};
+                                                .bytes = s->exit_inuse_bytes,
+                                                .objects = s->exit_inuse_objects};
     }
     const char *wrappers[HS_REPORT_WRAPPERS];
     for (size_t i = 0; i < hs_frame_filter_wrapper_count(r->frames) && j.nwrappers < HS_REPORT_WRAPPERS; i++)
@@ -232,6 +259,7 @@ void hs_report_print_text(FILE *out, const hs_analysis_t *r)
                 signed_rate(r->leak.slope, trend, sizeof(trend)));
     }
     fprintf(out, "  why: %s\n", r->why);
+    print_window_end(out, r);
     if (r->detected_at >= 0)
         fprintf(out, "  detected %.1f s after the start\n", r->detected_at);
     if (hs_frame_filter_wrapper_count(r->frames)) {
@@ -272,8 +300,9 @@ void hs_report_print_text(FILE *out, const hs_analysis_t *r)
         fprintf(out, "\nat exit (still allocated when the program ended; not growth, e.g. caches the OS frees):\n");
         for (size_t i = 0; i < r->nat_exit && i < 5; i++) {
             const hs_analysis_site_t *s = r->at_exit[i];
-            fprintf(out, "  %11s %10.0f objects  %s\n", bytes(s->inuse_bytes, a, sizeof(a)),
-                    s->inuse_objects > 0 ? s->inuse_objects : 0, hs_site_describe(&s->where, where, sizeof(where)));
+            fprintf(out, "  %11s %10.0f objects  %s\n", bytes(s->exit_inuse_bytes, a, sizeof(a)),
+                    s->exit_inuse_objects > 0 ? s->exit_inuse_objects : 0,
+                    hs_site_describe(&s->where, where, sizeof(where)));
         }
     }
     if (r->nalerts) {

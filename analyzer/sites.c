@@ -40,16 +40,26 @@ static const char *base_name(const char *path)
     return base ? base + 1 : path;
 }
 
-/* "module+0xoffset" (pc - load bias), "0xaddress" without a mapping. */
-static void unknown_name(const hs_model_stack_t *s, uint32_t frame, char *buf, size_t len)
+/* A frame no symbol names: "module+0xSTART" of its function's range from
+ * the call-frame information when sym finds one (returns 1), else
+ * "module+0xoffset" (pc - load bias), "0xaddress" without a mapping. */
+static int unknown_name(hs_symbolizer_t *sym, const hs_model_stack_t *s, uint32_t frame, char *buf, size_t len)
 {
     const hs_model_mapping_t *m = frame < s->depth ? s->frame_mapping[frame] : NULL;
+    uint64_t start, end;
+    if (sym && m && s->frames[frame] &&
+        hs_symbolizer_function_range(sym, m->path, m->build_id, m->build_id_len, m->load_bias, s->frames[frame] - 1,
+                                     &start, &end)) {
+        snprintf(buf, len, "%.60s+0x%" PRIx64, base_name(m->path), start);
+        return 1;
+    }
     if (m)
         snprintf(buf, len, "%.60s+0x%" PRIx64, base_name(m->path), s->frames[frame] - 1 - m->load_bias);
     else if (frame < s->depth)
         snprintf(buf, len, "0x%" PRIx64, s->frames[frame] - 1);
     else
         snprintf(buf, len, "?");
+    return 0;
 }
 
 static int lookup(hs_symbolizer_t *sym, const hs_model_stack_t *s, uint32_t frame, hs_sym_line_t *lines)
@@ -292,8 +302,8 @@ size_t hs_site_frames(hs_site_finder_t *sf, const hs_model_stack_t *s, const hs_
         uint64_t pc = s->frames[fr] ? s->frames[fr] - 1 : 0;
         if (got == 0) {
             char *name = sf->unknown + (size_t)fr * NAME_ROOM;
-            unknown_name(s, fr, name, NAME_ROOM);
-            sf->lf[n++] = (hs_site_frame_t){name, NULL, 0, fr, pc, 1, 0, (uint8_t)own_object, 0};
+            int ranged = unknown_name(sf->sym, s, fr, name, NAME_ROOM);
+            sf->lf[n++] = (hs_site_frame_t){name, NULL, 0, fr, pc, 1, 0, (uint8_t)own_object, 0, (uint8_t)ranged};
             continue;
         }
         for (int i = 0; i < got; i++)
@@ -305,6 +315,7 @@ size_t hs_site_frames(hs_site_finder_t *sf, const hs_model_stack_t *s, const hs_
                                             i == got - 1,
                                             1,
                                             (uint8_t)(own_object && !is_system_file(lines[i].file)),
+                                            0,
                                             0};
     }
     for (size_t i = 0; i < n; i++)
@@ -350,8 +361,16 @@ void hs_site_of_frame(hs_symbolizer_t *sym, const hs_model_stack_t *s, uint32_t 
         *out = (hs_site_t){lines[0].function, lines[0].file, lines[0].line, frame, NULL, NULL, 0};
         return;
     }
-    unknown_name(s, frame, unknown_buf, sizeof(unknown_buf));
+    /* A stack lists return addresses: the pc, which addr2line takes. */
+    unknown_name(NULL, s, frame, unknown_buf, sizeof(unknown_buf));
     *out = (hs_site_t){unknown_buf, NULL, 0, frame, NULL, NULL, 0};
+}
+
+const char *hs_site_unnamed_function(hs_symbolizer_t *sym, const hs_model_stack_t *s, uint32_t frame, char *buf,
+                                     size_t len)
+{
+    unknown_name(sym, s, frame, buf, len);
+    return buf;
 }
 
 const char *hs_site_function_at(hs_symbolizer_t *sym, const hs_model_t *m, uint64_t addr, char *buf, size_t len)

@@ -4,7 +4,8 @@
  * drop_frames finds it, so `go tool pprof` shows the same callers; among
  * what remains, the program's own code is preferred over libc, libstdc++,
  * the dynamic loader and system headers. Sites are named by function, file
- * and line, or by module and offset when the binary has no line table.
+ * and line, or by module and offset when the binary has no line table; code
+ * without symbols by its function's range from .eh_frame.
  * Stacks with the same site are grouped by the callers (analysis.c). The
  * rule is written out in docs/frames.md. */
 #ifndef HS_SITES_H
@@ -18,7 +19,7 @@
 #include "symbolize.h"
 
 typedef struct {
-    const char *function; /* never NULL: "?" or "module+0xoffset" when unknown */
+    const char *function; /* never NULL: "?", or as hs_site_frame_t's when no symbol names it */
     const char *file;     /* NULL when unknown */
     uint32_t line;
     uint32_t frame; /* index of the stack frame the site is in */
@@ -34,8 +35,11 @@ typedef struct {
 /* One logical frame: a physical frame's inline chain is expanded into
  * several, innermost first, as pprof's Location.line lists them. */
 typedef struct {
-    const char *function; /* "module+0xoffset" when the frame has no symbol */
-    const char *file;     /* NULL when unknown */
+    /* Without a symbol: "module+0xSTART", the start of the function's
+     * range in the call-frame information (ranged below), else
+     * "module+0xoffset", the pc. */
+    const char *function;
+    const char *file; /* NULL when unknown */
     uint32_t line;
     uint32_t frame;     /* the physical frame (stack index) it belongs to */
     uint64_t pc;        /* that frame's return address - 1 (0 when unknown) */
@@ -43,6 +47,10 @@ typedef struct {
     uint8_t symbolized; /* function is a real name */
     uint8_t own;        /* the program's own code: neither a system object nor a system header */
     uint8_t cls;        /* hs_frame_class_t, filled by the caller before hs_site_choose */
+    /* Not symbolized, but named "module+0xSTART" after the function that
+     * holds the pc, from the call-frame information (hs_symbolizer_function_range):
+     * one name for every pc of that function, as a symbol would be. */
+    uint8_t ranged;
 } hs_site_frame_t;
 
 /* What hs_site_choose picks: indexes into the logical frames, -1 for none. */
@@ -90,8 +98,14 @@ hs_frame_filter_t *hs_sites_filter(const char *cmd, const char *drop, const char
     "  --keep-frames REGEX  never drop functions matching REGEX ('.*': the raw stacks); see\n"  \
     "                       docs/frames.md\n"
 
-/* The function of one frame (innermost line), e.g. for a stack's listing. */
+/* The function of one frame (innermost line), e.g. for a stack's listing;
+ * "module+0xoffset" (the pc) when no symbol names it. */
 void hs_site_of_frame(hs_symbolizer_t *sym, const hs_model_stack_t *s, uint32_t frame, hs_site_t *out);
+/* The name sites give a frame no symbol names, for pprof's Function:
+ * "module+0xSTART" when sym finds its function's range, else
+ * "module+0xoffset" as above. Returns buf. */
+const char *hs_site_unnamed_function(hs_symbolizer_t *sym, const hs_model_stack_t *s, uint32_t frame, char *buf,
+                                     size_t len);
 /* Symbolizes an address of the process (a thread's start routine). */
 const char *hs_site_function_at(hs_symbolizer_t *sym, const hs_model_t *m, uint64_t addr, char *buf, size_t len);
 

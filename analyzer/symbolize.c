@@ -1,9 +1,11 @@
 /* symbolize.c - turns (file, load bias, pc) into function, file:line and
  * inline chains with elfutils libdwfl, offline: one Dwfl per ELF file,
- * opened on first use and reported at its own link-time addresses. It must
- * never crash or stall on what a dump names (missing files, directories,
- * FIFOs, non-ELF data, "[vdso]", pcs outside the file) and never symbolize a
- * file whose build-id differs from the recorded one. Memory grows only with
+ * opened on first use and reported at its own link-time addresses; and a
+ * pc no symbol names into its function's range from the file's call-frame
+ * information (cfi.c, read once per file). It must never crash or stall
+ * on what a dump names (missing files, directories, FIFOs, non-ELF data,
+ * "[vdso]", pcs outside the file) and never symbolize a file whose
+ * build-id differs from the recorded one. Memory grows only with
  * the files and pcs asked about. Neighbours: the analyzer's model (mappings)
  * and the pprof encoder (Location.line order, innermost first). */
 #include "symbolize.h"
@@ -19,6 +21,8 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include "cfi.h"
 
 /* ---------------------------------------------------------------------------
  * String map: owned NUL-terminated keys -> uint32 value, open addressing.
@@ -139,14 +143,21 @@ typedef struct {
     const unsigned char *build_id; /* owned by dwfl */
     int build_id_len;
     recorded_id_t *recorded;
+    int cfi_read;         /* cfi below is read (NULL: the file has no usable FDEs) */
+    hs_cfi_ranges_t *cfi; /* its functions' ranges, read on the first range asked for */
 } sym_file_t;
 
-/* One cached answer: lines[first .. first+count) of the symbolizer. */
+/* One cached answer: lines[first .. first+count) of the symbolizer, and
+ * the function range of an address those lines do not name. */
+#define RANGE_UNASKED 0u
+#define RANGE_NONE UINT32_MAX
 typedef struct {
     uint64_t vaddr;
-    uint32_t file; /* index + 1; 0 = empty slot */
+    uint64_t range_start; /* the FDE holding vaddr, when range_length says there is one */
+    uint32_t file;        /* index + 1; 0 = empty slot */
     uint32_t count;
     uint32_t first;
+    uint32_t range_length; /* RANGE_UNASKED, RANGE_NONE (no FDE) or the FDE's length */
 } cache_slot_t;
 
 typedef char *(*demangle_fn)(const char *mangled, char *out, size_t *len, int *status);
@@ -166,6 +177,7 @@ struct hs_symbolizer {
     demangle_fn demangle;
     int demangle_tried;
     uint64_t hits, resolved;
+    uint64_t range_hits, range_resolved;
 };
 
 static char *debuginfo_path; /* NULL: libdwfl's default ":.debug:/usr/lib/debug" */
@@ -206,6 +218,7 @@ void hs_symbolizer_free(hs_symbolizer_t *s)
     for (uint32_t i = 0; i < s->file_count; i++) {
         if (s->files[i].dwfl)
             dwfl_end(s->files[i].dwfl);
+        hs_cfi_ranges_free(s->files[i].cfi);
         for (recorded_id_t *r = s->files[i].recorded, *next; r; r = next) {
             next = r->next;
             free(r);
@@ -596,7 +609,11 @@ static int cache_insert(hs_symbolizer_t *s, uint32_t file, uint64_t vaddr, const
     size_t j = mix(vaddr ^ ((uint64_t)file << 48)) & (s->cache_cap - 1);
     while (s->cache[j].file)
         j = (j + 1) & (s->cache_cap - 1);
-    s->cache[j] = (cache_slot_t){.vaddr = vaddr, .file = file, .count = (uint32_t)n, .first = (uint32_t)s->line_count};
+    s->cache[j] = (cache_slot_t){.vaddr = vaddr,
+                                 .file = file,
+                                 .count = (uint32_t)n,
+                                 .first = (uint32_t)s->line_count,
+                                 .range_length = RANGE_UNASKED};
     s->line_count += (size_t)n;
     s->cache_count++;
     return 0;
@@ -639,4 +656,69 @@ int hs_symbolizer_lookup(hs_symbolizer_t *s, const char *path, const uint8_t *bu
         n = describe(s, f, addr, lines, HS_SYMBOLIZE_MAX_LINES);
     cache_insert(s, index + 1, vaddr, lines, n); /* on OOM just answer uncached */
     return copy_out(lines, n, out, max);
+}
+
+/* The FDE holding vaddr, from the file's table (read on first use). */
+static uint32_t cfi_range(sym_file_t *f, uint64_t vaddr, uint64_t *start)
+{
+    if (!f->cfi_read) {
+        f->cfi_read = 1;
+        Dwarf_Addr bias;
+        Elf *elf = dwfl_module_getelf(f->mod, &bias);
+        f->cfi = elf ? hs_cfi_ranges_new(elf) : NULL;
+    }
+    uint64_t end;
+    if (!hs_cfi_ranges_find(f->cfi, vaddr, start, &end) || end - *start >= RANGE_NONE)
+        return RANGE_NONE;
+    return (uint32_t)(end - *start);
+}
+
+int hs_symbolizer_function_range(hs_symbolizer_t *s, const char *path, const uint8_t *build_id, uint32_t build_id_len,
+                                 uint64_t load_bias, uint64_t pc, uint64_t *start, uint64_t *end)
+{
+    if (!s || !path || !start || !end || is_pseudo_path(path))
+        return 0;
+    uint32_t index;
+    sym_file_t *f = file_for(s, path, &index);
+    if (!f)
+        return 0;
+    if (f->state == FILE_UNOPENED)
+        file_open(s, f);
+    if (f->state != FILE_READY || !build_id_matches(s, f, build_id, build_id_len))
+        return 0;
+    uint64_t vaddr = pc - load_bias;
+    cache_slot_t *slot = cache_find(s, index + 1, vaddr);
+    if (!slot) {
+        /* The answer lives in the lookup's slot: make it. */
+        hs_sym_line_t lines[HS_SYMBOLIZE_MAX_LINES];
+        hs_symbolizer_lookup(s, path, build_id, build_id_len, load_bias, pc, lines, HS_SYMBOLIZE_MAX_LINES);
+        slot = cache_find(s, index + 1, vaddr); /* NULL after an OOM: answered uncached */
+    }
+    uint64_t range_start = 0;
+    uint32_t length;
+    if (slot && slot->range_length != RANGE_UNASKED) {
+        s->range_hits++;
+        range_start = slot->range_start;
+        length = slot->range_length;
+    } else {
+        s->range_resolved++;
+        length = cfi_range(f, vaddr, &range_start);
+        if (slot) {
+            slot->range_start = range_start;
+            slot->range_length = length;
+        }
+    }
+    if (length == RANGE_NONE)
+        return 0;
+    *start = range_start;
+    *end = range_start + length;
+    return 1;
+}
+
+void hs_symbolizer_range_counts(const hs_symbolizer_t *s, uint64_t *cache_hits, uint64_t *resolved)
+{
+    if (cache_hits)
+        *cache_hits = s->range_hits;
+    if (resolved)
+        *resolved = s->range_resolved;
 }

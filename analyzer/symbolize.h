@@ -45,4 +45,19 @@ int hs_symbolizer_lookup(hs_symbolizer_t *s, const char *path, const uint8_t *bu
 /* Lookups answered so far from the cache / by libdwfl (for tests and stats). */
 void hs_symbolizer_counts(const hs_symbolizer_t *s, uint64_t *cache_hits, uint64_t *resolved);
 
+/* The function holding pc as the file's call-frame information knows it:
+ * [*start, *end) of the FDE covering pc, in ELF addresses (runtime address
+ * - load_bias). It names code that has no symbol (a static function of a
+ * binary stripped to .dynsym: git's xmalloc, CPython's _PyObject_Malloc),
+ * since strip keeps .eh_frame. Arguments as for hs_symbolizer_lookup.
+ * Returns 1, or 0 when no FDE covers pc (hand-written assembly, a pc
+ * outside the code) or the file is unreadable or not the recorded one.
+ * The file's FDEs are read once; answers are cached per (file, pc) beside
+ * the lookup's. */
+int hs_symbolizer_function_range(hs_symbolizer_t *s, const char *path, const uint8_t *build_id, uint32_t build_id_len,
+                                 uint64_t load_bias, uint64_t pc, uint64_t *start, uint64_t *end);
+
+/* Range answers so far from the cache / from the FDE table (for tests). */
+void hs_symbolizer_range_counts(const hs_symbolizer_t *s, uint64_t *cache_hits, uint64_t *resolved);
+
 #endif

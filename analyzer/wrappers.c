@@ -68,6 +68,11 @@ static candidate_t *candidate(hs_wrapper_scan_t *w, const char *name)
     return c;
 }
 
+/* Whether a frame's name stands for one function: a symbol, or the range
+ * the call-frame information gives an unsymbolized pc. A bare pc is not:
+ * one function would count once per call instruction. */
+static int names_a_function(const hs_site_frame_t *f) { return f->symbolized || f->ranged; }
+
 static int same_site(const candidate_t *c, const hs_site_frame_t *f)
 {
     if (c->file && f->file && c->line && f->line)
@@ -83,7 +88,7 @@ int hs_wrapper_scan_stack(hs_wrapper_scan_t *w, const hs_site_frame_t *f, size_t
     while (first < n && f[first].cls != HS_FRAME_KEEP)
         first++;
     for (size_t k = first; k < n; k++) {
-        if (f[k].cls != HS_FRAME_KEEP || !f[k].symbolized)
+        if (f[k].cls != HS_FRAME_KEEP || !names_a_function(&f[k]))
             continue;
         candidate_t *c = candidate(w, f[k].function);
         if (!c)
@@ -101,9 +106,9 @@ int hs_wrapper_scan_stack(hs_wrapper_scan_t *w, const hs_site_frame_t *f, size_t
             c->many_sites = 1;
         }
         c->samples += samples;
-        /* Callers count by name; an unsymbolized caller is not counted (its
-         * name is an address: one function would count once per call). */
-        if (k + 1 < n && f[k + 1].symbolized) {
+        /* Callers count by function: by name, or by range for code without
+         * symbols; a bare pc is not counted. */
+        if (k + 1 < n && names_a_function(&f[k + 1])) {
             caller_t *caller;
             HASH_FIND_STR(c->callers, f[k + 1].function, caller);
             if (!caller) {

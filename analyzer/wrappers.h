@@ -13,6 +13,9 @@
  *   (c) at least HS_WRAPPERS_MIN_CALLERS distinct functions call it;
  *   (d) it allocates for all of them: at least that many callers each
  *       account for HS_WRAPPERS_MIN_SHARE of F's sampled allocations.
+ * A function is a symbol's name or, for code without symbols, the range
+ * of its FDE ("git+0x2896c0", hs_site_frame_t.ranged): F and its callers
+ * may be either; a frame named by its bare pc is neither.
  * Found wrappers are dropped and the stacks scanned again, so a wrapper of
  * a wrapper is found in the next round (at most HS_WRAPPERS_ROUNDS).
  * docs/frames.md gives the reasons for the numbers and the measured

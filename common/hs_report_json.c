@@ -170,6 +170,8 @@ void hs_report_json_write(const hs_report_json_t *r, hs_json_sink_t sink, void *
     hs_json_put_number(sink, ctx, r->leak.heap_growth_bytes);
     key(sink, ctx, "window_seconds");
     hs_json_put_number(sink, ctx, r->leak.window_seconds);
+    key(sink, ctx, "window_end_seconds");
+    hs_json_put_number(sink, ctx, r->leak.window_end_seconds);
     key(sink, ctx, "threshold_bytes");
     hs_json_put_number(sink, ctx, r->leak.threshold_bytes);
     key(sink, ctx, "confidence");

@@ -76,6 +76,10 @@ typedef struct {
         uint64_t rate_sites;
         double heap_rate_bytes_per_sec, heap_growth_bytes;
         double window_seconds, threshold_bytes, confidence;
+        /* When the judged window ends, seconds since the process started
+         * (the report: the last snapshot before exit when the exit snapshot
+         * is left out as teardown; NaN: null). */
+        double window_end_seconds;
         double mann_kendall_p, second_half_growth_bytes, second_half_expected_bytes, noise_floor_bytes;
         double detected_at_seconds; /* < 0: null */
         const char *reason;

@@ -387,6 +387,7 @@ void hs_live_leaks(const hs_live_req_t *req, hs_live_resp_t *resp)
                  .heap_rate_bytes_per_sec = have_view ? v->process.slope : NAN,
                  .heap_growth_bytes = have_view ? v->process.growth : NAN,
                  .window_seconds = have_view ? v->process.t1 - v->process.t0 : NAN,
+                 .window_end_seconds = have_view ? v->process.t1 : NAN,
                  .threshold_bytes = have_view ? v->threshold_bytes : (double)hs_cfg.leak_threshold,
                  .confidence = have_view ? v->process.confidence : NAN,
                  .mann_kendall_p = have_view ? v->process.mk_p : NAN,

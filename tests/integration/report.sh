@@ -4,7 +4,8 @@
 # rate, and the interposer warns while it runs (stderr, HEAPSCOPE_LOG, LEAK
 # record); a sawtooth is not a leak; a thread leak is named by the function
 # that calls pthread_create; a cache held until exit is listed at exit but is
-# not a growth leak. make leakeval runs the whole corpus at full length.
+# not a growth leak; a leak that the program frees at exit is still a leak of
+# the running program. make leakeval runs the whole corpus at full length.
 set -eu
 BUILD=${BUILD:-build}
 W=$(mktemp -d)
@@ -26,6 +27,7 @@ run ok_sawtooth 262144 HEAPSCOPE_LOG="$W/sawtooth.log" &
 wait
 run leak_threads 524288 &
 run ok_exit_cache 65536 HEAPSCOPE_LOG="$W/cache.log" &
+run leak_freed_at_exit 4096 &
 wait
 
 echo "check: a steady 1 MiB/s leak is found at its function and line, with its rate"
@@ -72,6 +74,25 @@ echo "check: a cache held until exit is at_exit, not a growth leak"
     fail "at_exit[0]: $(json ok_exit_cache "r['at_exit'][0]['function']")"
 [ ! -s "$W/cache.log" ] || fail "live detector warned on the cache: $(cat "$W/cache.log")"
 
+echo "check: a leak freed at exit is judged on the running program, not on its teardown"
+[ "$(json leak_freed_at_exit "r['leak']['detected']")" = True ] ||
+    fail "leak freed at exit not detected: $(json leak_freed_at_exit "r['leak']['reason']")"
+[ "$(json leak_freed_at_exit "r['suspects'][0]['function']")" = register_session ] ||
+    fail "top suspect: $(json leak_freed_at_exit "r['suspects'][0]['function']")"
+true_rate=$(sed 's/.*leak_rate=\([0-9]*\).*/\1/' "$W/leak_freed_at_exit.out")
+err=$(json leak_freed_at_exit "round(100 * (r['leak']['rate_bytes_per_sec'] / $true_rate - 1))")
+echo "  rate error: $err% (true rate $true_rate B/s)"
+[ "${err#-}" -le 30 ] || fail "rate off by $err%"
+[ "$(json leak_freed_at_exit "r['leak']['window_end_seconds'] < r['span_seconds']")" = True ] ||
+    fail "the window ends at the exit snapshot: $(json leak_freed_at_exit "r['leak']")"
+[ "$(json leak_freed_at_exit "r['final_estimated_inuse_bytes'] < 1048576")" = True ] ||
+    fail "the program did not free its heap at exit: the case tests nothing"
+[ "$(json leak_freed_at_exit "'register_session' in [e['function'] for e in r['at_exit']]")" = False ] ||
+    fail "at exit lists the freed registry: $(json leak_freed_at_exit "r['at_exit']")"
+"$BUILD/heapscope" report --window 6 "$W/leak_freed_at_exit.hsd" > "$W/freed.txt"
+grep -q '^  window: .*, ending at the last snapshot before ' "$W/freed.txt" ||
+    fail "the text report does not say where the window ends: $(head -12 "$W/freed.txt")"
+
 echo "check: the text report names the verdict, the suspect and a recommendation"
 "$BUILD/heapscope" report "$W/leak_steady.hsd" > "$W/text"
 grep -q '^verdict: LEAK' "$W/text" && grep -q 'remember_upload (.*leak_steady.c:' "$W/text" &&
@@ -92,4 +113,4 @@ printf 'not a dump' > "$W/bad.hsd"
 "$BUILD/heapscope" report "$W/bad.hsd" 2> /dev/null; r3=$?
 set -e
 [ $r1 = 2 ] && [ $r2 = 2 ] && [ $r3 = 2 ] || fail "exit codes $r1 $r2 $r3"
-echo "ok: report finds the leak and the thread leak, and not the sawtooth or the exit cache"
+echo "ok: report finds the leak, the leak freed at exit and the thread leak, and not the sawtooth or the exit cache"

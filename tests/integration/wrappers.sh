@@ -14,6 +14,11 @@
 #    and in pprof;
 #  - a bad --drop-frames / --keep-frames is one line naming the flag, exit 2,
 #    for report, stats and pprof;
+#  - a copy stripped of its symbols (strip --strip-all keeps .eh_frame):
+#    app_alloc and app_strdup, unnamed now, are still detected, by their
+#    call-frame ranges ("wrapped_stripped+0x<start>", the addresses nm gives
+#    in the unstripped binary), and report, stats and pprof blame their
+#    distinct callers, never them;
 #  - no "-0" in any of it.
 set -eu
 T=wrappers
@@ -164,9 +169,58 @@ for cmd in report stats pprof; do
     done
 done
 
+# ---- without symbols -----------------------------------------------------------------------
+check "stripped: app_alloc and app_strdup found by their call-frame ranges, their callers blamed"
+command -v strip >/dev/null || fail "strip missing (binutils)"
+S=$W/wrapped_stripped
+strip --strip-all -o "$S" "$P" || fail "strip exited $?"
+nm "$S" 2>&1 | grep -q 'no symbols' || fail "the stripped copy still has symbols: $(nm "$S" 2>&1 | head -n 3)"
+# fn NAME: how reports name NAME's function in the stripped copy (strip moves no code)
+fn() {
+    a=$(nm "$P" | awk -v n="$1" '$3 == n { print $1 }')
+    [ -n "$a" ] || fail "no $1 in nm $P"
+    printf 'wrapped_stripped+0x%x' "0x$a"
+}
+ALLOC=$(fn app_alloc)
+STRDUP=$(fn app_strdup)
+LEAKER=$(fn remember_session)
+HEAPSCOPE_SEED=7 "$CLI" record --rate 16K --interval 0.1 -o "$W/s.hsd" -- "$S" 3 >"$W/srun.out" 2>"$W/srun.err" ||
+    fail "record of the stripped copy exited $?: $(cat "$W/srun.err")"
+"$CLI" report "$W/s.hsd" >"$W/sreport.txt" 2>"$W/sreport.err" || fail "report exited $?: $(cat "$W/sreport.err")"
+grep -qxF "allocation wrappers detected: $ALLOC, $STRDUP (--keep-frames to keep them)" "$W/sreport.txt" ||
+    fail "stripped: want wrappers $ALLOC, $STRDUP: $(grep 'wrappers detected' "$W/sreport.txt")"
+# "remember_session (its call) via app_alloc", each named by its function's start
+top=$(sed -n '/^suspects/{n;n;p;q}' "$W/sreport.txt")
+case $top in
+*"  $LEAKER (wrapped_stripped+0x"*") via $ALLOC") ;;
+*) fail "stripped: top suspect '$top', want '$LEAKER (...) via $ALLOC'" ;;
+esac
+if grep -v '^allocation wrappers detected' "$W/sreport.txt" | grep -qF -e "$ALLOC (" -e "$STRDUP ("; then
+    fail "stripped: a wrapper is blamed: $(grep -F -e "$ALLOC (" -e "$STRDUP (" "$W/sreport.txt")"
+fi
+note "stripped: ${top##*  }"
+"$CLI" stats --json "$W/s.hsd" >"$W/sstats.json" 2>/dev/null || fail "stats --json (stripped) exited $?"
+python3 - "$W/sstats.json" "$ALLOC" "$STRDUP" <<'EOF' || fail "stripped: stats JSON"
+import json, sys
+doc, alloc, strdup = json.load(open(sys.argv[1])), sys.argv[2], sys.argv[3]
+assert doc["wrappers_detected"] == [alloc, strdup], doc["wrappers_detected"]
+for t in doc["top_sites"]:
+    assert t["function"] not in (alloc, strdup), t
+callers = {t["function"] for t in doc["top_sites"] if t["via"] == alloc}
+assert len(callers) >= 3, ("distinct callers via app_alloc", callers)
+EOF
+"$CLI" pprof -o "$W/s.pb.gz" "$W/s.hsd" 2>/dev/null || fail "pprof (stripped) exited $?"
+flat_of "$W/s.pb.gz" >"$W/sflat.txt"
+sites_of "$W/sstats.json" >"$W/ssites.txt"
+grep -qxF -e "$ALLOC" -e "$STRDUP" "$W/sflat.txt" && fail "stripped: pprof -top shows a wrapper: $(cat "$W/sflat.txt")"
+comm -23 "$W/ssites.txt" "$W/sflat.txt" | grep . && fail "stripped: stats sites pprof does not show as leaves"
+[ "$(wc -l <"$W/ssites.txt")" -ge 10 ] || cmp -s "$W/ssites.txt" "$W/sflat.txt" ||
+    fail "stripped: pprof leaves $(tr '\n' ' ' <"$W/sflat.txt") differ from stats sites $(tr '\n' ' ' <"$W/ssites.txt")"
+note "stripped leaves: $(tr '\n' ' ' <"$W/sflat.txt")"
+
 # ---- never "-0" --------------------------------------------------------------------------
 check "no -0 anywhere"
-for f in report.txt report.json raw.txt raw.json stats.txt stats.json drop.json; do
+for f in report.txt report.json raw.txt raw.json stats.txt stats.json drop.json sreport.txt sstats.json; do
     if grep -En -- '(^|[^0-9A-Za-z_.+-])-0(\.0+)?([^0-9.x]|$)' "$W/$f"; then
         fail "$f prints -0"
     fi

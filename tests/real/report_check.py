@@ -2,7 +2,7 @@
 """Checks a `heapscope report --json` output for the real-program tests.
 
     report_check.py --label NAME --expect leak|noleak|any [--min-growth BYTES]
-                    [--dump-pid PID] REPORT.json
+                    [--dump-pid PID] [--strict-unnamed] [--min-detected N] REPORT.json
 
 For every dump in the report (one object, or {"dumps": [...]}):
   - prints the verdict and "top: FUNCTION (LOCATION) [...]" lines for the top
@@ -13,8 +13,19 @@ For every dump in the report (one object, or {"dumps": [...]}):
     nor a thread leak; any: the verdict is only printed;
   - the top suspect's and the top at-exit site's function must not be an
     allocator wrapper (WRAPPER below, matched on the name without its
-    parameter list): a failure when REAL_STRICT_WRAPPERS=1 (the default),
-    a note when 0.
+    parameter list) nor a wrapper the report detected in that dump
+    ("wrappers_detected"): a failure when REAL_STRICT_WRAPPERS=1 (the
+    default), a note when 0;
+  - --strict-unnamed, for binaries without .symtab (Debian's git and
+    python3.11), whose wrappers have no name for WRAPPER to match and are
+    found by their call-frame ranges ("git+0x2896c0", docs/frames.md):
+    the primary dump's (--dump-pid's, else the one with most snapshots) top
+    sites must not be a wrapper detected in any dump of the report (a
+    smaller process may have too few samples to detect it itself: there
+    only a note), and an unsymbolized top suspect must be named by its
+    function's range, not by the bare pc of its stack's first frame;
+  - --min-detected N: the primary dump detected at least N wrappers (git:
+    its xmalloc family, which only the call-frame ranges can name).
 --dump-pid applies --expect only to that pid's dump (the others: any).
 Exit status 0 when every check passed, 2 when only the wrapper check failed
 (so that a test can go on and fail at its end), 1 otherwise.
@@ -78,6 +89,8 @@ def main():
     ap.add_argument("--expect", choices=("leak", "noleak", "any"), required=True)
     ap.add_argument("--min-growth", type=float, default=0)
     ap.add_argument("--dump-pid", type=int, default=0)
+    ap.add_argument("--strict-unnamed", action="store_true")
+    ap.add_argument("--min-detected", type=int, default=0)
     ap.add_argument("report")
     a = ap.parse_args()
     strict = os.environ.get("REAL_STRICT_WRAPPERS", "1") not in ("0", "", "no", "false", "off")
@@ -89,6 +102,17 @@ def main():
     wrappers = []
     if a.dump_pid and not any(d.get("pid") == a.dump_pid for d in dumps):
         errors.append("no dump of pid %d in the report" % a.dump_pid)
+    # Wrappers detected anywhere in the report, and the dump judged by them.
+    detected_anywhere = set()
+    for d in dumps:
+        detected_anywhere.update(d.get("wrappers_detected") or [])
+    primary = next((d for d in dumps if a.dump_pid and d.get("pid") == a.dump_pid), None)
+    if primary is None and dumps:
+        primary = max(dumps, key=lambda d: d.get("snapshots", 0))
+    if primary is not None and len(primary.get("wrappers_detected") or []) < a.min_detected:
+        errors.append("%s pid %s: %d wrapper(s) detected, want at least %d" % (
+            os.path.basename(str(primary.get("program", "?"))), primary.get("pid"),
+            len(primary.get("wrappers_detected") or []), a.min_detected))
     for d in dumps:
         who = "%s pid %s" % (os.path.basename(str(d.get("program", "?"))), d.get("pid"))
         leak = d.get("leak") or {}
@@ -147,13 +171,27 @@ def main():
             if threads.get("leak_detected"):
                 errors.append("%s: expected no thread leak, the report says one" % who)
 
+        detected = set(d.get("wrappers_detected") or [])
         for kind, items in (("suspect", suspects), ("at_exit", at_exit)):
             if not items:
                 continue
             fn = items[0].get("function", "")
             name = bare_name(fn)
-            if UNSYMBOLIZED.match(name):
-                print("%s: note: top %s of %s is unsymbolized (%s): the wrapper check cannot judge it" % (a.label, kind, who, fn))
+            if fn in detected or name in detected:
+                wrappers.append("%s: top %s is %s, a wrapper detected in this dump, not its caller" % (who, kind, fn))
+            elif a.strict_unnamed and (fn in detected_anywhere or name in detected_anywhere):
+                if d is primary:
+                    wrappers.append("%s: top %s is %s, a wrapper detected in the report, not its caller" % (who, kind, fn))
+                else:
+                    print("%s: note: top %s of %s is %s, a wrapper detected in another dump of the report "
+                          "(too few samples here to detect it)" % (a.label, kind, who, fn))
+            elif a.strict_unnamed and kind == "suspect" and UNSYMBOLIZED.match(name) and \
+                    fn in (items[0].get("stack") or [])[:1]:
+                wrappers.append("%s: top suspect %s is named by its bare pc, not by its function's range" % (who, fn))
+            elif UNSYMBOLIZED.match(name):
+                print("%s: note: top %s of %s is unsymbolized (%s): %s" % (
+                    a.label, kind, who, fn, "not a wrapper the report detected" if a.strict_unnamed
+                    else "the wrapper check cannot judge it"))
             elif WRAPPER.match(name):
                 wrappers.append("%s: top %s is the allocator wrapper %s, not its caller" % (who, kind, fn))
 

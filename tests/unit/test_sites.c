@@ -17,7 +17,7 @@ enum { K = HS_FRAME_KEEP, A = HS_FRAME_ALLOCATOR, W = HS_FRAME_WRAPPER };
 /* A logical frame: name, physical frame, class, own code. */
 static hs_site_frame_t lf(const char *name, uint32_t frame, int cls, int own)
 {
-    return (hs_site_frame_t){name, NULL, 0, frame, 0x1000 + frame, 0, 1, (uint8_t)own, (uint8_t)cls};
+    return (hs_site_frame_t){name, NULL, 0, frame, 0x1000 + frame, 0, 1, (uint8_t)own, (uint8_t)cls, 0};
 }
 
 /* Marks each physical frame's last line as its outermost. */
@@ -269,6 +269,12 @@ START_TEST(site_names)
     u.via = "ngx_alloc";
     ck_assert_str_eq(hs_site_describe(&u, buf, sizeof(buf)), "redis-server+0x4a2f0 via ngx_alloc");
     ck_assert_str_eq(hs_site_location(&u, buf, sizeof(buf)), "?");
+    /* no symbol, but the call-frame information's range: the function's
+     * start names it, the call's pc says where (objdump --start-address,
+     * addr2line) */
+    hs_site_t r = {"git+0x2896c0", NULL, 0, 0, "git+0x289900", "git", 0x289718};
+    ck_assert_str_eq(hs_site_describe(&r, buf, sizeof(buf)), "git+0x2896c0 (git+0x289718) via git+0x289900");
+    ck_assert_str_eq(hs_site_location(&r, buf, sizeof(buf)), "git+0x289718");
     hs_site_t q = {"?", NULL, 0, 0, NULL, NULL, 0};
     ck_assert_str_eq(hs_site_location(&q, buf, sizeof(buf)), "?");
 }

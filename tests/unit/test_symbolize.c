@@ -1,12 +1,15 @@
 /* test_symbolize.c - hs_symbolize against shared objects built here with
  * known lines: an inline chain (innermost first, call-site lines), a plain
  * call site, the ELF-symbol fallback, separate debug info through
- * .gnu_debuglink, build-id checks, hostile paths, caching and speed. The
+ * .gnu_debuglink, build-id checks, hostile paths, caching and speed, and
+ * the function ranges of a stripped copy's call-frame information. The
  * objects are compiled once in main() with the system compiler, dlopen'ed,
  * and their load bias and build-id read back through dl_iterate_phdr. */
 #include <check.h>
 #include <dlfcn.h>
 #include <elf.h>
+#include <fcntl.h>
+#include <gelf.h>
 #include <link.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -48,7 +51,18 @@ static const char lib_source[] = "#include <stdlib.h>\n"                        
                                  "    leaf(n);\n"                                                          /* 27 */
                                  "    return n + 7;\n"                                                     /* 28 */
                                  "}\n"                                                                     /* 29 */
-                                 "void *hs_sym_ra(void) { return last_ra; }\n";                            /* 30 */
+                                 "void *hs_sym_ra(void) { return last_ra; }\n"                             /* 30 */
+                                 "static void *volatile probe;\n"                                          /* 31 */
+                                 "__attribute__((noinline)) static void *where(void)\n"                    /* 32 */
+                                 "{\n"                                                                     /* 33 */
+                                 "    return __builtin_return_address(0);\n"                               /* 34 */
+                                 "}\n"                                                                     /* 35 */
+                                 "__attribute__((noinline)) static void *hs_sym_hidden(void)\n"            /* 36 */
+                                 "{\n"                                                                     /* 37 */
+                                 "    probe = where();\n"                                                  /* 38 */
+                                 "    return probe;\n"                                                     /* 39 */
+                                 "}\n"                                                                     /* 40 */
+                                 "void *hs_sym_hidden_pc(void) { return hs_sym_hidden(); }\n";             /* 41 */
 
 /* C++: names come demangled and qualified, from inside a namespace. */
 static const char cxx_source[] = "static void *last_ra;\n"                                                      /* 1 */
@@ -69,6 +83,7 @@ static const char cxx_source[] = "static void *last_ra;\n"                      
 
 static char dir[64];
 static char lib_dwarf[128], lib_nodwarf[128], lib_cxx[128], lib_split[128], not_elf[128], truncated[128], fifo[128];
+static char lib_stripped[128], lib_nocfi[128];
 
 typedef struct {
     int count;
@@ -395,6 +410,101 @@ START_TEST(libc_lookups_are_fast)
 }
 END_TEST
 
+/* [start, end) of the .symtab function whose name starts with `name`. */
+static int symtab_range(const char *path, const char *name, uint64_t *start, uint64_t *end)
+{
+    elf_version(EV_CURRENT);
+    int fd = open(path, O_RDONLY);
+    Elf *elf = fd >= 0 ? elf_begin(fd, ELF_C_READ, NULL) : NULL;
+    int found = 0;
+    for (Elf_Scn *scn = elf ? elf_nextscn(elf, NULL) : NULL; scn && !found; scn = elf_nextscn(elf, scn)) {
+        GElf_Shdr sh;
+        if (!gelf_getshdr(scn, &sh) || sh.sh_type != SHT_SYMTAB || !sh.sh_entsize)
+            continue;
+        Elf_Data *data = elf_getdata(scn, NULL);
+        for (size_t k = 0; data && k < sh.sh_size / sh.sh_entsize && !found; k++) {
+            GElf_Sym sym;
+            const char *n = gelf_getsym(data, (int)k, &sym) ? elf_strptr(elf, sh.sh_link, sym.st_name) : NULL;
+            if (n && GELF_ST_TYPE(sym.st_info) == STT_FUNC && strncmp(n, name, strlen(name)) == 0) {
+                *start = sym.st_value;
+                *end = sym.st_value + sym.st_size;
+                found = 1;
+            }
+        }
+    }
+    if (elf)
+        elf_end(elf);
+    if (fd >= 0)
+        close(fd);
+    return found;
+}
+
+START_TEST(stripped_code_has_function_ranges)
+{
+    warnings_t w;
+    hs_symbolizer_t *s = new_symbolizer(&w);
+    /* A pc inside the static hs_sym_hidden, in a copy stripped of .symtab
+     * (strip --strip-all keeps .dynsym and .eh_frame). */
+    void *h = dlopen(lib_stripped, RTLD_NOW | RTLD_LOCAL);
+    ck_assert_msg(h != NULL, "dlopen %s: %s", lib_stripped, dlerror());
+    void *(*hidden_pc)(void) = (void *(*)(void))dlsym(h, "hs_sym_hidden_pc");
+    ck_assert_ptr_nonnull(hidden_pc);
+    uint64_t pc = (uint64_t)(uintptr_t)hidden_pc() - 1;
+    loaded_t l;
+    memset(&l, 0, sizeof(l));
+    l.path = lib_stripped;
+    dl_iterate_phdr(find_loaded, &l);
+    ck_assert(l.found);
+    hs_sym_line_t out[8];
+    ck_assert_int_eq(hs_symbolizer_lookup(s, lib_stripped, l.id, l.id_len, l.bias, pc, out, 8), 0);
+    /* Its range is the function's, as the unstripped copy's .symtab has it. */
+    uint64_t want_start, want_end, start = 0, end = 0;
+    ck_assert(symtab_range(lib_nodwarf, "hs_sym_hidden", &want_start, &want_end));
+    ck_assert_int_eq(hs_symbolizer_function_range(s, lib_stripped, l.id, l.id_len, l.bias, pc, &start, &end), 1);
+    ck_assert_msg(start == want_start && end == want_end, "[%#llx, %#llx) want [%#llx, %#llx)",
+                  (unsigned long long)start, (unsigned long long)end, (unsigned long long)want_start,
+                  (unsigned long long)want_end);
+    ck_assert(pc - l.bias >= start && pc - l.bias < end);
+    /* Cached per (file, pc), beside the lookup's answer; another pc of the
+     * same function finds the same range. */
+    uint64_t hits, resolved, s2, e2;
+    ck_assert_int_eq(hs_symbolizer_function_range(s, lib_stripped, l.id, l.id_len, l.bias, pc, &s2, &e2), 1);
+    hs_symbolizer_range_counts(s, &hits, &resolved);
+    ck_assert_uint_eq(hits, 1);
+    ck_assert_uint_eq(resolved, 1);
+    ck_assert_int_eq(hs_symbolizer_function_range(s, lib_stripped, l.id, l.id_len, l.bias, l.bias + start, &s2, &e2),
+                     1);
+    ck_assert(s2 == start && e2 == end);
+    /* Not code: the ELF header, past the end, a pseudo path, a wrong build-id. */
+    ck_assert_int_eq(hs_symbolizer_function_range(s, lib_stripped, l.id, l.id_len, l.bias, l.bias + 0x10, &s2, &e2), 0);
+    ck_assert_int_eq(
+        hs_symbolizer_function_range(s, lib_stripped, l.id, l.id_len, l.bias, l.bias + 0x7fffffffull, &s2, &e2), 0);
+    ck_assert_int_eq(hs_symbolizer_function_range(s, "[vdso]", NULL, 0, 0, 0x1000, &s2, &e2), 0);
+    uint8_t other[20] = {1, 2, 3};
+    ck_assert_int_eq(hs_symbolizer_function_range(s, lib_stripped, other, sizeof(other), l.bias, pc, &s2, &e2), 0);
+    ck_assert_int_eq(w.count, 1); /* the build-id, once */
+    /* Code built without unwind tables has no FDE: no range (its frames
+     * keep their bare pc as a name). */
+    void *hn = dlopen(lib_nocfi, RTLD_NOW | RTLD_LOCAL);
+    ck_assert_msg(hn != NULL, "dlopen %s: %s", lib_nocfi, dlerror());
+    void *(*nocfi_pc)(void) = (void *(*)(void))dlsym(hn, "hs_sym_hidden_pc");
+    ck_assert_ptr_nonnull(nocfi_pc);
+    uint64_t pc2 = (uint64_t)(uintptr_t)nocfi_pc() - 1;
+    loaded_t l2;
+    memset(&l2, 0, sizeof(l2));
+    l2.path = lib_nocfi;
+    dl_iterate_phdr(find_loaded, &l2);
+    ck_assert(l2.found);
+    ck_assert_int_eq(hs_symbolizer_lookup(s, lib_nocfi, l2.id, l2.id_len, l2.bias, pc2, out, 8), 0);
+    ck_assert_int_eq(hs_symbolizer_function_range(s, lib_nocfi, l2.id, l2.id_len, l2.bias, pc2, &s2, &e2), 0);
+    /* Hostile files: no crash, no range. */
+    const char *bad[] = {not_elf, truncated, dir, fifo};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        ck_assert_int_eq(hs_symbolizer_function_range(s, bad[i], NULL, 0, 0, 0x1000, &s2, &e2), 0);
+    hs_symbolizer_free(s);
+}
+END_TEST
+
 static int run(const char *cmd)
 {
     int rc = system(cmd);
@@ -409,7 +519,7 @@ static int build_fixtures(void)
     snprintf(dir, sizeof dir, "/tmp/hs_symtest.XXXXXX");
     if (!mkdtemp(dir))
         return -1;
-    char src[128], cmd[1024];
+    char src[128], cmd[2048];
     snprintf(src, sizeof src, "%s/symtest.c", dir);
     FILE *f = fopen(src, "w");
     if (!f || fputs(lib_source, f) < 0 || fclose(f) != 0)
@@ -422,6 +532,8 @@ static int build_fixtures(void)
     snprintf(lib_dwarf, sizeof lib_dwarf, "%s/libsym_dwarf.so", dir);
     snprintf(lib_nodwarf, sizeof lib_nodwarf, "%s/libsym_nodwarf.so", dir);
     snprintf(lib_split, sizeof lib_split, "%s/libsym_split.so", dir);
+    snprintf(lib_stripped, sizeof lib_stripped, "%s/libsym_stripped.so", dir);
+    snprintf(lib_nocfi, sizeof lib_nocfi, "%s/libsym_nocfi.so", dir);
     snprintf(not_elf, sizeof not_elf, "%s/not_elf.so", dir);
     snprintf(truncated, sizeof truncated, "%s/truncated.so", dir);
     snprintf(fifo, sizeof fifo, "%s/fifo", dir);
@@ -433,8 +545,11 @@ static int build_fixtures(void)
              "g++ %s -g -o libsym_cxx.so symtest_cxx.cc && "
              "cp libsym_dwarf.so libsym_split.so && objcopy --only-keep-debug libsym_split.so libsym_split.so.debug && "
              "objcopy --strip-debug --add-gnu-debuglink=libsym_split.so.debug libsym_split.so && "
+             "cp libsym_nodwarf.so libsym_stripped.so && strip --strip-all libsym_stripped.so && "
+             "cc %s -g0 -fno-asynchronous-unwind-tables -fno-unwind-tables -o libsym_nocfi.so symtest.c && "
+             "strip --strip-all libsym_nocfi.so && "
              "echo 'not an ELF file' > not_elf.so && head -c 100 libsym_dwarf.so > truncated.so && mkfifo fifo",
-             dir, flags, flags, flags);
+             dir, flags, flags, flags, flags);
     return run(cmd);
 }
 
@@ -455,6 +570,7 @@ int main(void)
     tcase_add_test(tc, hostile_paths_and_pcs_do_not_crash);
     tcase_add_test(tc, cache_returns_identical_pointers);
     tcase_add_test(tc, libc_lookups_are_fast);
+    tcase_add_test(tc, stripped_code_has_function_ranges);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -1,8 +1,9 @@
 /* test_wrappers.c - detection of allocation wrappers nobody listed
  * (analyzer/wrappers.c) over synthetic stacks: each rule of wrappers.h
  * accepts the wrapper it should and refuses the function that breaks it, a
- * wrapper of a wrapper is found in the next round, --keep-frames wins, and
- * the list the reports print. */
+ * wrapper of a wrapper is found in the next round, --keep-frames wins,
+ * code without symbols takes part by its call-frame range (not by its
+ * bare pc), and the list the reports print. */
 #include <check.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -21,7 +22,9 @@ static hs_frame_filter_t *filter(const char *keep)
 }
 
 /* A stack from names, leaf first, one physical frame each; "name@line"
- * gives the frame's line (default 10), "?name" an unsymbolized one. */
+ * gives the frame's line (default 10), "?name" an unsymbolized one named by
+ * its pc, "~name" an unsymbolized one named by its call-frame range
+ * ("prog+0x1200": no file, no line; its pc is 0x1000 + its depth). */
 typedef struct {
     hs_site_frame_t f[16];
     char names[16][64];
@@ -34,7 +37,7 @@ static void make(fake_stack_t *s, hs_frame_filter_t *filter_, ...)
     va_start(ap, filter_);
     s->n = 0;
     for (const char *name; (name = va_arg(ap, const char *)) != NULL;) {
-        int symbolized = name[0] != '?';
+        int symbolized = name[0] != '?' && name[0] != '~', ranged = name[0] == '~';
         if (!symbolized)
             name++;
         const char *at = strchr(name, '@');
@@ -50,7 +53,12 @@ static void make(fake_stack_t *s, hs_frame_filter_t *filter_, ...)
                                        1,
                                        (uint8_t)symbolized,
                                        1,
-                                       (uint8_t)hs_frame_classify(filter_, s->names[s->n])};
+                                       (uint8_t)hs_frame_classify(filter_, s->names[s->n]),
+                                       (uint8_t)ranged};
+        if (!symbolized) {
+            s->f[s->n].file = NULL;
+            s->f[s->n].line = 0;
+        }
         s->n++;
     }
     va_end(ap);
@@ -220,6 +228,57 @@ START_TEST(no_line_table_compares_addresses)
 }
 END_TEST
 
+START_TEST(code_without_symbols_counts_by_range)
+{
+    hs_frame_filter_t *f = filter(NULL);
+    fake_stack_t s[6];
+    /* git's xmalloc, stripped: one return address, three callers of which
+     * two are unnamed too */
+    make(&s[0], f, "~git+0x2896c0", "~git+0x19c590", "main", NULL);
+    make(&s[1], f, "~git+0x2896c0", "~git+0x1235b0", "main", NULL);
+    make(&s[2], f, "~git+0x2896c0", "cmd_fsck", "main", NULL);
+    /* the same caller function from another call instruction: one caller */
+    make(&s[3], f, "~git+0x2896c0", "~git+0x19c590", "run", NULL);
+    char out[256];
+    ck_assert_str_eq(round_of(f, s, 4, NULL, out, sizeof(out)), "git+0x2896c0");
+    /* and a wrapper of it, unnamed, in the next round */
+    make(&s[0], f, "~git+0x2896c0", "~git+0x24dba0", "~git+0x19c590", NULL);
+    make(&s[1], f, "~git+0x2896c0", "~git+0x24dba0", "~git+0x1235b0", NULL);
+    make(&s[2], f, "~git+0x2896c0", "~git+0x24dba0", "cmd_fsck", NULL);
+    ck_assert_str_eq(round_of(f, s, 3, NULL, out, sizeof(out)), "git+0x24dba0");
+    ck_assert_int_eq(hs_frame_classify(f, "git+0x24dba0"), HS_FRAME_WRAPPER);
+    hs_frame_filter_free(f);
+
+    /* callers named by their bare pc do not count: one function would
+     * count once per call instruction */
+    f = filter(NULL);
+    make(&s[0], f, "~git+0x2896c0", "?git+0x19c5f1", "main", NULL);
+    make(&s[1], f, "~git+0x2896c0", "?git+0x19c612", "main", NULL);
+    make(&s[2], f, "~git+0x2896c0", "?git+0x19c640", "main", NULL);
+    ck_assert_str_eq(round_of(f, s, 3, NULL, out, sizeof(out)), "");
+    /* nor is a function named by its bare pc a candidate */
+    make(&s[0], f, "?git+0x289718", "a", NULL);
+    make(&s[1], f, "?git+0x289718", "b", NULL);
+    make(&s[2], f, "?git+0x289718", "c", NULL);
+    ck_assert_str_eq(round_of(f, s, 3, NULL, out, sizeof(out)), "");
+    hs_frame_filter_free(f);
+
+    /* a ranged function is held to rule (b) by its return addresses */
+    f = filter(NULL);
+    make(&s[0], f, "~prog+0x1200", "a", NULL);
+    make(&s[1], f, "~prog+0x1200", "b", NULL);
+    make(&s[2], f, "~prog+0x1200", "c", NULL);
+    s[2].f[0].pc = 0x1040; /* a second call instruction in the range */
+    ck_assert_str_eq(round_of(f, s, 3, NULL, out, sizeof(out)), "");
+    /* and to rule (a): above something else that allocates */
+    s[2].f[0].pc = 0x1000;
+    make(&s[3], f, "list_grow", "~prog+0x1200", "d", NULL);
+    ck_assert_str_eq(round_of(f, s, 4, NULL, out, sizeof(out)), "");
+    ck_assert_str_eq(round_of(f, s, 3, NULL, out, sizeof(out)), "prog+0x1200");
+    hs_frame_filter_free(f);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("wrappers");
@@ -232,6 +291,7 @@ int main(void)
     tcase_add_test(tc, a_wrapper_of_a_wrapper_in_the_next_round);
     tcase_add_test(tc, keep_frames_wins);
     tcase_add_test(tc, no_line_table_compares_addresses);
+    tcase_add_test(tc, code_without_symbols_counts_by_range);
     suite_add_tcase(s, tc);
     return hs_run_suite(s);
 }
