@@ -628,18 +628,29 @@ static int copy_out(const hs_sym_line_t *lines, int n, hs_sym_line_t *out, int m
     return n;
 }
 
+/* The file at path, opened on first use, when it is readable and its
+ * build-id is the recorded one; NULL otherwise (warned once per file). */
+static sym_file_t *ready_file(hs_symbolizer_t *s, const char *path, const uint8_t *build_id, uint32_t build_id_len,
+                              uint32_t *index)
+{
+    sym_file_t *f = file_for(s, path, index);
+    if (!f)
+        return NULL;
+    if (f->state == FILE_UNOPENED)
+        file_open(s, f);
+    if (f->state != FILE_READY || !build_id_matches(s, f, build_id, build_id_len))
+        return NULL;
+    return f;
+}
+
 int hs_symbolizer_lookup(hs_symbolizer_t *s, const char *path, const uint8_t *build_id, uint32_t build_id_len,
                          uint64_t load_bias, uint64_t pc, hs_sym_line_t *out, int max)
 {
     if (!s || !path || !out || max <= 0 || is_pseudo_path(path))
         return 0;
     uint32_t index;
-    sym_file_t *f = file_for(s, path, &index);
+    sym_file_t *f = ready_file(s, path, build_id, build_id_len, &index);
     if (!f)
-        return 0;
-    if (f->state == FILE_UNOPENED)
-        file_open(s, f);
-    if (f->state != FILE_READY || !build_id_matches(s, f, build_id, build_id_len))
         return 0;
 
     uint64_t vaddr = pc - load_bias; /* wraps harmlessly for a bogus pc */
@@ -679,12 +690,8 @@ int hs_symbolizer_function_range(hs_symbolizer_t *s, const char *path, const uin
     if (!s || !path || !start || !end || is_pseudo_path(path))
         return 0;
     uint32_t index;
-    sym_file_t *f = file_for(s, path, &index);
+    sym_file_t *f = ready_file(s, path, build_id, build_id_len, &index);
     if (!f)
-        return 0;
-    if (f->state == FILE_UNOPENED)
-        file_open(s, f);
-    if (f->state != FILE_READY || !build_id_matches(s, f, build_id, build_id_len))
         return 0;
     uint64_t vaddr = pc - load_bias;
     cache_slot_t *slot = cache_find(s, index + 1, vaddr);
