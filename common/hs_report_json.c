@@ -83,6 +83,19 @@ static void key(hs_json_sink_t sink, void *ctx, const char *k)
     put(sink, ctx, "\":");
 }
 
+/* ,"name":["a","b",...] */
+static void strings(hs_json_sink_t sink, void *ctx, const char *name, const char *const *v, size_t n)
+{
+    key(sink, ctx, name);
+    put(sink, ctx, "[");
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            put(sink, ctx, ",");
+        hs_json_put_string(sink, ctx, v[i]);
+    }
+    put(sink, ctx, "]");
+}
+
 static void where(hs_json_sink_t sink, void *ctx, const char *function, const char *file, uint32_t line)
 {
     put(sink, ctx, "{\"function\":");
@@ -266,23 +279,9 @@ void hs_report_json_write(const hs_report_json_t *r, hs_json_sink_t sink, void *
     }
     put(sink, ctx, "]");
 
-    key(sink, ctx, "wrappers_detected");
-    put(sink, ctx, "[");
-    for (size_t i = 0; i < r->nwrappers; i++) {
-        if (i)
-            put(sink, ctx, ",");
-        hs_json_put_string(sink, ctx, r->wrappers[i]);
-    }
-    put(sink, ctx, "]");
+    strings(sink, ctx, "wrappers_detected", r->wrappers, r->nwrappers);
 
-    key(sink, ctx, "recommendations");
-    put(sink, ctx, "[");
-    for (size_t i = 0; i < r->nrecommendations; i++) {
-        if (i)
-            put(sink, ctx, ",");
-        hs_json_put_string(sink, ctx, r->recommendations[i]);
-    }
-    put(sink, ctx, "]");
+    strings(sink, ctx, "recommendations", r->recommendations, r->nrecommendations);
 
     key(sink, ctx, "alerts");
     put(sink, ctx, "[");
