@@ -27,6 +27,16 @@ void *hs_map(size_t size)
     return p;
 }
 
+void hs_map_prefer_huge(void *p, size_t size)
+{
+#ifdef MADV_HUGEPAGE
+    (void)madvise(p, size, MADV_HUGEPAGE); /* advice: no THP, no harm */
+#else
+    (void)p;
+    (void)size;
+#endif
+}
+
 void hs_unmap(void *p, size_t size)
 {
     if (p && munmap(p, size) == 0)

@@ -10,6 +10,9 @@ void *hs_arena_alloc(size_t size);
  * touched). NULL on failure. */
 void *hs_map(size_t size);
 void hs_unmap(void *p, size_t size);
+/* Asks for transparent huge pages over a large hs_map'd table that is
+ * accessed at random (fewer TLB misses). Best effort. */
+void hs_map_prefer_huge(void *p, size_t size);
 /* Bytes obtained from the kernel by the arena and hs_map, for diagnostics. */
 size_t hs_arena_mapped_bytes(void);
 

@@ -1,7 +1,7 @@
 /* capture.c - turns "here" into a list of return addresses. Runs only on
  * sampled allocations and thread creations (record.c), with the
  * re-entrancy guard held (libunwind may call malloc while it builds its
- * caches). Must not take locks of its own. It marks the time spent inside
+ * caches). unwind.c walks most stacks; libunwind takes those it cannot. Must not take locks of its own. It marks the time spent inside
  * libunwind (hs_capture_unwinding), so that preload/unwind_guard.c can tell
  * libunwind's calls to pipe2 and read from the program's; it calls nothing
  * of ours. */
@@ -11,6 +11,7 @@
 #include <libunwind.h>
 
 #include "hs_format.h"
+#include "unwind.h"
 
 /* Extra frames asked of libunwind: our own (hook, sampler, this function)
  * sit on top, and max frames of the program must remain after skipping them. */
@@ -41,6 +42,7 @@ static int find_own(struct dl_phdr_info *info, size_t size, void *data)
 void hs_capture_init(void)
 {
     dl_iterate_phdr(find_own, (void *)(uintptr_t)&hs_capture_init);
+    hs_unwind_init();
     /* libunwind may make its validation pipe now: ours to guard. */
     hs_capture_unwinding = 1;
     unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
@@ -49,11 +51,15 @@ void hs_capture_init(void)
 
 int hs_capture_is_own(uintptr_t addr) { return addr >= own_lo && addr < own_hi; }
 
-uint32_t hs_capture_stack(uintptr_t *out, uint32_t max)
+uint32_t hs_capture_stack(uintptr_t *out, uint32_t max, hs_walk_cache_t *wc, int *same, uint64_t *hash)
 {
     void *raw[HS_MAX_DEPTH_LIMIT + OWN_FRAMES];
     if (max > HS_MAX_DEPTH_LIMIT)
         max = HS_MAX_DEPTH_LIMIT;
+    /* Our own walker first; libunwind for the frames it leaves to it. */
+    int fast = hs_unwind_cached(out, max, own_lo, own_hi, wc, same, hash);
+    if (fast >= 0)
+        return (uint32_t)fast;
     hs_capture_unwinding = 1;
     int n = unw_backtrace(raw, (int)max + OWN_FRAMES);
     hs_capture_unwinding = 0;

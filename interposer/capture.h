@@ -4,12 +4,17 @@
 
 #include <stdint.h>
 
+#include "unwind.h"
+
 /* Finds heapscope's own code range and switches libunwind to per-thread
  * caches (its global cache takes a mutex a fork could leave locked). */
 void hs_capture_init(void);
 /* Writes up to max return addresses, innermost first, skipping every frame
- * inside libheapscope.so. Returns the depth (0 if the walk failed). */
-uint32_t hs_capture_stack(uintptr_t *out, uint32_t max);
+ * inside libheapscope.so. Returns the depth (0 if the walk failed). wc: the
+ * calling thread's walk cache, or NULL; *same is set to 1 when the frames
+ * are exactly those of the last capture with wc, *hash to their hash or 0
+ * (unwind.h). */
+uint32_t hs_capture_stack(uintptr_t *out, uint32_t max, hs_walk_cache_t *wc, int *same, uint64_t *hash);
 /* Is addr inside heapscope's own code? */
 int hs_capture_is_own(uintptr_t addr);
 

@@ -18,6 +18,7 @@
 #include <stdatomic.h>
 #include <string.h>
 
+#include "arena.h"
 #include "capture.h"
 #include "config.h"
 #include "hs_format.h"
@@ -27,12 +28,24 @@
 #include "sampler.h"
 #include "schedule.h"
 #include "tables.h"
+#include "threads.h"
 
+/* The thread's walk cache lets the walker copy the unchanged deep part of
+ * the stack; when the whole stack is the last one's, so is its entry. */
 static inline __attribute__((always_inline)) hs_stack_t *capture_and_intern(void)
 {
     uintptr_t frames[HS_MAX_DEPTH_LIMIT];
-    uint32_t depth = hs_capture_stack(frames, hs_cfg.max_depth);
-    return hs_stack_intern(frames, depth);
+    hs_thread_block_t *b = hs_tls.block;
+    if (__builtin_expect(!b->walk, 0))
+        b->walk = hs_map(sizeof(hs_walk_cache_t));
+    int same = 0;
+    uint64_t hash = 0;
+    uint32_t depth = hs_capture_stack(frames, hs_cfg.max_depth, b->walk, &same, &hash);
+    if (same && b->last_stack)
+        return b->last_stack;
+    hs_stack_t *s = hash ? hs_stack_intern_hashed(frames, depth, hash) : hs_stack_intern(frames, depth);
+    b->last_stack = s;
+    return s;
 }
 
 static int is_ready(void) { return atomic_load_explicit(&hs_state, memory_order_acquire) == HS_STATE_READY; }
@@ -96,6 +109,7 @@ void *hs_record_sample_point(void *p, size_t size)
     if (t->in_hook || !p)
         goto out; /* an allocation made by heapscope itself (libunwind): not the program's */
     t->in_hook = 1;
+    hs_live_prefetch(p);
     sample_job_t job = {p, size};
     if (hs_threads_run_on_own_stack(t, sample_on_own_stack, &job) != 0)
         hs_loss_count("no memory for a sampling stack");

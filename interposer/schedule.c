@@ -287,11 +287,14 @@ static void write_files_locked(uint64_t now)
 /* may_write_files: 0 from the fork handler (malloc is not safe there). */
 static void safe_point(int may_write_files)
 {
-    uint64_t now = hs_now_mono_ns();
+    /* Every sample passes here (every allocation at rate 1): the coarse
+     * clock decides, a snapshot may start up to one tick late. */
+    uint64_t coarse = hs_now_coarse_ns();
     if (!atomic_load_explicit(&pending, memory_order_relaxed) &&
-        now < atomic_load_explicit(&due_ns, memory_order_relaxed) && !fork_marker_wiped() &&
-        !(may_write_files && hs_pprof_files_is_due(now)))
+        coarse < atomic_load_explicit(&due_ns, memory_order_relaxed) && !fork_marker_wiped() &&
+        !(may_write_files && hs_pprof_files_is_due(coarse)))
         return;
+    uint64_t now = hs_now_mono_ns();
     if (atomic_load_explicit(&finished, memory_order_relaxed))
         return;
     uint32_t me = my_tid();

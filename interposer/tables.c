@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "arena.h"
+#include "stackhash.h"
 
 _Atomic uint8_t hs_filter[1u << HS_FILTER_BITS];
 
@@ -67,6 +68,13 @@ int hs_tables_init(uint64_t sample_rate)
     while (slots < want && slots < (1u << 22))
         slots <<= 1;
     live_slots = hs_map(slots * sizeof(live_slot_t));
+    /* At rate 1 the table is 64 MiB, every insert and remove a random slot
+     * of it: with 4 KiB pages nearly each one also missed the TLB (a
+     * quarter of a CPython run's time went to these two functions). Huge
+     * pages where the kernel offers them; a small table keeps its pages
+     * faulted in one by one. */
+    if (live_slots && slots * sizeof(live_slot_t) >= ((size_t)8 << 20))
+        hs_map_prefer_huge(live_slots, slots * sizeof(live_slot_t));
     stack_slots = hs_map(sizeof(*stack_slots) << STACK_SLOT_BITS);
     stack_by_id = hs_map(sizeof(*stack_by_id) * HS_STACK_MAX_IDS);
     if (!live_slots || !stack_slots || !stack_by_id)
@@ -93,6 +101,8 @@ static size_t live_home(const void *p)
     uint64_t h = (uintptr_t)p * 0xC2B2AE3D27D4EB4Full;
     return (size_t)(h >> 32 ^ h) & live_mask;
 }
+
+void hs_live_prefetch(const void *p) { __builtin_prefetch(&live_slots[live_home(p)], 1, 3); }
 
 int hs_live_insert(const void *p, uint32_t stack_id, uint64_t size)
 {
@@ -135,13 +145,10 @@ int hs_live_remove(const void *p, uint32_t *stack_id, uint64_t *size)
 /* ---- stacks ------------------------------------------------------------ */
 static uint64_t hash_frames(const uintptr_t *frames, uint32_t depth)
 {
-    uint64_t h = 0xcbf29ce484222325ull ^ depth;
-    for (uint32_t i = 0; i < depth; i++) {
-        h ^= frames[i];
-        h *= 0x100000001b3ull;
-        h ^= h >> 29;
-    }
-    return h ? h : 1;
+    uint64_t h = HS_STACK_HASH_SEED;
+    for (uint32_t i = depth; i-- > 0;)
+        h = hs_stack_hash_step(h, frames[i]);
+    return hs_stack_hash_finish(h, depth);
 }
 
 static int same_stack(const hs_stack_t *s, uint64_t hash, const uintptr_t *frames, uint32_t depth)
@@ -151,7 +158,11 @@ static int same_stack(const hs_stack_t *s, uint64_t hash, const uintptr_t *frame
 
 hs_stack_t *hs_stack_intern(const uintptr_t *frames, uint32_t depth)
 {
-    uint64_t hash = hash_frames(frames, depth);
+    return hs_stack_intern_hashed(frames, depth, hash_frames(frames, depth));
+}
+
+hs_stack_t *hs_stack_intern_hashed(const uintptr_t *frames, uint32_t depth, uint64_t hash)
+{
     size_t mask = ((size_t)1 << STACK_SLOT_BITS) - 1;
     size_t i = (size_t)(hash >> 20) & mask;
     hs_stack_t *mine = NULL;

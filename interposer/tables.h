@@ -49,6 +49,9 @@ void hs_tables_reset_for_tests(void);
 #define HS_LIVE_MAX_SIZE ((1ull << 40) - 1) /* sizes above are recorded as this */
 /* Records a sampled block. 0 on success, -1 when its probe window is full. */
 int hs_live_insert(const void *p, uint32_t stack_id, uint64_t size);
+/* Starts loading p's home slot, so that the insert after a stack walk does
+ * not wait for memory (the table is 64 MiB at rate 1: every slot a miss). */
+void hs_live_prefetch(const void *p);
 /* Removes a sampled block; returns 1 and its record if it was there. */
 int hs_live_remove(const void *p, uint32_t *stack_id, uint64_t *size);
 size_t hs_live_capacity(void);
@@ -72,6 +75,9 @@ typedef struct hs_stack {
 #define HS_STACK_MAX_IDS (1u << 17)
 /* Finds or adds the stack; NULL when the table is full or memory ran out. */
 hs_stack_t *hs_stack_intern(const uintptr_t *frames, uint32_t depth);
+/* The same with the frames' hash already known (stackhash.h): the stack
+ * walker continues the hash of the part it copied from its last walk. */
+hs_stack_t *hs_stack_intern_hashed(const uintptr_t *frames, uint32_t depth, uint64_t hash);
 void hs_stack_add_alloc(hs_stack_t *s, uint64_t size, double weight);
 void hs_stack_add_free(hs_stack_t *s, uint64_t size, double weight);
 /* Highest id handed out so far (ids are 1..count, possibly with holes). */

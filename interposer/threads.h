@@ -24,7 +24,9 @@ typedef struct hs_thread_block {
     _Atomic uint32_t tid;
     struct hs_thread_block *next; /* registry list, push-only */
     void *stack_top;              /* the thread's sampling stack (altstack.c), mapped on first use */
-    char pad[24];
+    void *walk;                   /* its stack walker's cache (unwind.h), mapped on first use */
+    void *last_stack;             /* what its last walk interned to (record.c) */
+    char pad[8];
 } hs_thread_block_t;
 enum { HS_BLOCK_ALIVE = 1, HS_BLOCK_EXITED = 2 };
 

@@ -19,6 +19,7 @@
 #include "record.h"
 #include "schedule.h"
 #include "threads.h"
+#include "unwind.h"
 #include "unwind_guard.h"
 
 /* dlclose: the stacks recorded while the object was loaded are written
@@ -38,7 +39,11 @@ HS_EXPORT int dlclose(void *handle)
         hs_schedule_before_unload();
         t->in_hook--;
     }
-    return next_dlclose(handle);
+    int rc = next_dlclose(handle);
+    /* Other code may now be mapped where the object's was: the stack
+     * walker's rules for its return addresses must go. */
+    hs_unwind_forget();
+    return rc;
 }
 
 /* The new thread runs hs_threads_trampoline, which records its start (tid,
