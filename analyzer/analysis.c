@@ -243,15 +243,16 @@ static int pass1(hs_analysis_t *a, int warn, char *err, size_t errlen)
             memset(last_freed + last_len, 0, (n - last_len) * sizeof(*last_freed));
             last_len = n;
         }
-        for (size_t i = 0; i < n; i++) {
+        const uint32_t *changed;
+        size_t nchanged = hs_model_changed(st->model, &changed);
+        for (size_t c = 0; c < nchanged; c++) {
+            size_t i = changed[c];
             const hs_model_stack_t *s = hs_model_stack_at(st->model, i);
-            if (s->has_row && s->last_changed_seq == snap.seq) {
-                double v = s->row.est_alloc_bytes - s->row.est_free_bytes;
-                est += v - last[i];
-                last[i] = v;
-                freed += s->row.est_free_bytes - last_freed[i];
-                last_freed[i] = s->row.est_free_bytes;
-            }
+            double v = s->row.est_alloc_bytes - s->row.est_free_bytes;
+            est += v - last[i];
+            last[i] = v;
+            freed += s->row.est_free_bytes - last_freed[i];
+            last_freed[i] = s->row.est_free_bytes;
         }
         if (a->nproc == st->proc_cap) {
             size_t cap = st->proc_cap ? st->proc_cap * 2 : 256;

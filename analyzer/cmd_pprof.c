@@ -115,11 +115,10 @@ static int update_point(point_t *pt, hs_model_t *m, const hs_model_snapshot_t *s
     size_t n = hs_model_stack_count(m);
     if (grow_rows(pt, n))
         return -1;
-    for (size_t i = 0; i < n; i++) {
-        const hs_model_stack_t *s = hs_model_stack_at(m, i);
-        if (s->has_row && s->last_changed_seq == snap->seq)
-            pt->rows[i] = s->row;
-    }
+    const uint32_t *changed;
+    size_t nchanged = hs_model_changed(m, &changed);
+    for (size_t c = 0; c < nchanged; c++)
+        pt->rows[changed[c]] = hs_model_stack_at(m, changed[c])->row;
     pt->found = 1;
     pt->snap = *snap;
     if (hs_when_is_exact(&pt->when, snap))

@@ -129,12 +129,10 @@ static int stats_push(stats_t *s, const stats_row_t *row)
 }
 
 /* Brings the running total up to date with the snapshot just applied. Only
- * rows the snapshot carried change, so the walk stops once it has found
- * snap->row_count of them, and a snapshot without rows costs nothing. A row
- * changed in this snapshot iff has_row and last_changed_seq == snap->seq
- * (has_row matters: a stack never given a row has last_changed_seq 0, which
- * is also the first snapshot's seq). */
-static int stats_update_inuse(stats_t *s, const hs_model_t *m, const hs_model_snapshot_t *snap)
+ * rows the snapshot carried change: the walk is over those
+ * (hs_model_changed, in the order of the stacks), and a snapshot without
+ * rows costs nothing. */
+static int stats_update_inuse(stats_t *s, const hs_model_t *m)
 {
     size_t n = hs_model_stack_count(m);
     if (n > s->contribution_capacity) {
@@ -148,15 +146,14 @@ static int stats_update_inuse(stats_t *s, const hs_model_t *m, const hs_model_sn
         s->contribution = c;
         s->contribution_capacity = cap;
     }
-    uint32_t changed = 0;
-    for (size_t i = 0; i < n && changed < snap->row_count; i++) {
+    const uint32_t *changed;
+    size_t nchanged = hs_model_changed(m, &changed);
+    for (size_t c = 0; c < nchanged; c++) {
+        size_t i = changed[c];
         const hs_model_stack_t *st = hs_model_stack_at(m, i);
-        if (!st->has_row || st->last_changed_seq != snap->seq)
-            continue;
         double now = st->row.est_alloc_bytes - st->row.est_free_bytes;
         s->est_inuse_bytes += now - s->contribution[i];
         s->contribution[i] = now;
-        changed++;
     }
     return 0;
 }
@@ -513,7 +510,7 @@ int hs_cmd_stats(int argc, char **argv)
     int got;
     while ((got = hs_model_next(m, &snap, err, sizeof(err))) == 1) {
         stats_row_t row;
-        if (stats_update_inuse(&s, m, &snap)) {
+        if (stats_update_inuse(&s, m)) {
             got = -2;
             break;
         }

@@ -15,6 +15,7 @@
 
 typedef struct stack_entry {
     hs_model_stack_t s;
+    uint32_t index; /* in definition order: m->stacks[index] == &s */
     UT_hash_handle hh;
 } stack_entry_t;
 
@@ -22,6 +23,17 @@ typedef struct {
     hs_model_mapping_t *entries;
     uint32_t count;
 } mapping_set_t;
+
+/* Stack entries come from chunks, not one malloc each: a snapshot updates
+ * rows all over the table, and entries packed together (frames elsewhere)
+ * stay in cache; scattered among their frames they did not. Entries never
+ * move (the hash and m->stacks point at them). */
+#define ENTRY_CHUNK 256
+typedef struct entry_chunk {
+    struct entry_chunk *next;
+    size_t used;
+    stack_entry_t entries[ENTRY_CHUNK];
+} entry_chunk_t;
 
 struct hs_model {
     char *path;
@@ -32,12 +44,15 @@ struct hs_model {
     const hs_model_mapping_t **all_mappings;
     size_t mapping_count;
     stack_entry_t *by_id;  /* uthash: every stack */
+    entry_chunk_t *chunks; /* where the entries live, newest first */
     stack_entry_t **dense; /* by id, for the small ids the interposer hands out */
     size_t dense_cap;
     hs_model_stack_t **stacks; /* definition order */
     size_t stack_count, stack_cap;
     uint64_t snapshots;
     uint32_t last_seq;
+    uint32_t *changed; /* indexes of the stacks the last snapshot's rows carried */
+    size_t changed_count, changed_cap;
     int done;
     char failure[512]; /* the error of a failed hs_model_next: repeated afterwards */
     char warning[512];
@@ -231,21 +246,30 @@ static int add_stack(hs_model_t *m, const hs_record_t *rec, const hs_stack_rec_t
         m->stacks = grown;
         m->stack_cap = cap;
     }
-    entry = calloc(1, sizeof(*entry));
+    if (!m->chunks || m->chunks->used == ENTRY_CHUNK) {
+        entry_chunk_t *chunk = malloc(sizeof(*chunk));
+        if (!chunk)
+            return oom(e);
+        chunk->next = m->chunks;
+        chunk->used = 0;
+        m->chunks = chunk;
+    }
     size_t depth = st->depth ? st->depth : 1;
     uint64_t *frames = malloc(depth * sizeof(uint64_t));
     const hs_model_mapping_t **maps = calloc(depth, sizeof(*maps));
-    if (!entry || !frames || !maps) {
-        free(entry);
+    if (!frames || !maps) {
         free(frames);
         free(maps);
         return oom(e);
     }
+    entry = &m->chunks->entries[m->chunks->used++];
+    memset(entry, 0, sizeof(*entry));
     hs_model_stack_t *s = &entry->s;
     s->id = st->stack_id;
     s->depth = st->depth;
     s->frames = frames;
     s->frame_mapping = maps;
+    entry->index = (uint32_t)m->stack_count;
     for (uint32_t i = 0; i < st->depth; i++) {
         frames[i] = hs_reader_stack_frame(st, i);
         maps[i] = find_mapping(m, frames[i]);
@@ -255,6 +279,12 @@ static int add_stack(hs_model_t *m, const hs_record_t *rec, const hs_stack_rec_t
     return 0;
 }
 
+static int by_index(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
 static int apply_snapshot(hs_model_t *m, const hs_record_t *rec, const hs_snapshot_rec_t *snap,
                           hs_model_snapshot_t *out, hs_read_error_t *e)
 {
@@ -262,6 +292,15 @@ static int apply_snapshot(hs_model_t *m, const hs_record_t *rec, const hs_snapsh
         hs_reader_set_corrupt(e, rec, "seq %u does not follow the previous snapshot's seq %u", snap->seq, m->last_seq);
         return -1;
     }
+    if (snap->row_count > m->changed_cap) {
+        uint32_t *grown = realloc(m->changed, snap->row_count * sizeof(*grown));
+        if (!grown)
+            return oom(e);
+        m->changed = grown;
+        m->changed_cap = snap->row_count;
+    }
+    m->changed_count = 0;
+    int unsorted = 0;
     for (uint32_t i = 0; i < snap->row_count; i++) {
         hs_snapshot_row_t row;
         hs_reader_snapshot_row(snap, i, &row);
@@ -280,7 +319,14 @@ static int apply_snapshot(hs_model_t *m, const hs_record_t *rec, const hs_snapsh
         s->row = row;
         s->has_row = 1;
         s->last_changed_seq = snap->seq;
+        if (m->changed_count && entry->index < m->changed[m->changed_count - 1])
+            unsorted = 1;
+        m->changed[m->changed_count++] = entry->index;
     }
+    /* Definition order, as a walk over every stack meets them: sums over
+     * the changed stacks then add in the same order (the same rounding). */
+    if (unsorted)
+        qsort(m->changed, m->changed_count, sizeof(*m->changed), by_index);
     m->snapshots++;
     m->last_seq = snap->seq;
     out->seq = snap->seq;
@@ -475,7 +521,11 @@ void hs_model_close(hs_model_t *m)
         HASH_DEL(m->by_id, entry);
         free(entry->s.frames);
         free(entry->s.frame_mapping);
-        free(entry);
+    }
+    while (m->chunks) {
+        entry_chunk_t *next = m->chunks->next;
+        free(m->chunks);
+        m->chunks = next;
     }
     for (size_t i = 0; i < m->set_count; i++) {
         for (uint32_t j = 0; j < m->sets[i].count; j++)
@@ -483,6 +533,7 @@ void hs_model_close(hs_model_t *m)
         free(m->sets[i].entries);
     }
     free(m->dense);
+    free(m->changed);
     free(m->sets);
     free(m->all_mappings);
     free(m->stacks);
@@ -515,6 +566,11 @@ void hs_model_set_thread_site_cb(hs_model_t *m, hs_model_thread_site_cb cb, void
 const char *hs_model_warning(const hs_model_t *m) { return m->warning[0] ? m->warning : NULL; }
 int hs_model_saw_end(const hs_model_t *m) { return hs_reader_saw_end(m->reader); }
 size_t hs_model_stack_count(const hs_model_t *m) { return m->stack_count; }
+size_t hs_model_changed(const hs_model_t *m, const uint32_t **indexes)
+{
+    *indexes = m->changed;
+    return m->changed_count;
+}
 hs_model_stack_t *hs_model_stack_at(const hs_model_t *m, size_t i) { return i < m->stack_count ? m->stacks[i] : NULL; }
 hs_model_stack_t *hs_model_stack_by_id(const hs_model_t *m, uint32_t id)
 {

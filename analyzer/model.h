@@ -116,6 +116,11 @@ int hs_model_saw_end(const hs_model_t *m);
 /* Stacks defined so far, in order of definition. */
 size_t hs_model_stack_count(const hs_model_t *m);
 hs_model_stack_t *hs_model_stack_at(const hs_model_t *m, size_t i);
+/* The stacks whose rows the last snapshot hs_model_next returned carried,
+ * as indexes for hs_model_stack_at, ascending (the order of a walk over every
+ * stack); valid until the next call to hs_model_next. A walk over them costs
+ * the snapshot's rows, not every stack. */
+size_t hs_model_changed(const hs_model_t *m, const uint32_t **indexes);
 hs_model_stack_t *hs_model_stack_by_id(const hs_model_t *m, uint32_t id);
 /* Every mapping of every set so far (for pprof's mapping table). */
 size_t hs_model_mapping_count(const hs_model_t *m);

@@ -706,20 +706,35 @@ int hs_reader_decode_snapshot(const hs_record_t *rec, hs_snapshot_rec_t *out, hs
     return 0;
 }
 
+static inline uint64_t row_u64(const uint8_t *p)
+{
+    return (uint64_t)hs_load_u32(p) | (uint64_t)hs_load_u32(p + 4) << 32;
+}
+
+static inline double row_f64(const uint8_t *p)
+{
+    uint64_t bits = row_u64(p);
+    double v;
+    memcpy(&v, &bits, sizeof(v));
+    return v;
+}
+
+/* A row is HS_ROW_LEN bytes inside the payload (decode_snapshot checked
+ * row_count against it): fixed offsets, no bounds checks. Every snapshot of
+ * a long dump goes through here twice (the check, then the model). */
 void hs_reader_snapshot_row(const hs_snapshot_rec_t *s, uint32_t i, hs_snapshot_row_t *out)
 {
-    hs_dec_t d;
-    hs_dec_init(&d, s->rows + (size_t)i * HS_ROW_LEN, HS_ROW_LEN);
-    out->stack_id = hs_dec_u32(&d);
-    (void)hs_dec_u32(&d); /* reserved, checked by the decoder */
-    out->alloc_count = hs_dec_u64(&d);
-    out->alloc_bytes = hs_dec_u64(&d);
-    out->free_count = hs_dec_u64(&d);
-    out->free_bytes = hs_dec_u64(&d);
-    out->est_alloc_objects = hs_dec_f64(&d);
-    out->est_alloc_bytes = hs_dec_f64(&d);
-    out->est_free_objects = hs_dec_f64(&d);
-    out->est_free_bytes = hs_dec_f64(&d);
+    const uint8_t *p = s->rows + (size_t)i * HS_ROW_LEN;
+    out->stack_id = hs_load_u32(p);
+    /* p + 4: reserved, checked by the decoder */
+    out->alloc_count = row_u64(p + 8);
+    out->alloc_bytes = row_u64(p + 16);
+    out->free_count = row_u64(p + 24);
+    out->free_bytes = row_u64(p + 32);
+    out->est_alloc_objects = row_f64(p + 40);
+    out->est_alloc_bytes = row_f64(p + 48);
+    out->est_free_objects = row_f64(p + 56);
+    out->est_free_bytes = row_f64(p + 64);
 }
 
 int hs_reader_decode_thread(const hs_record_t *rec, hs_thread_rec_t *out, hs_read_error_t *err)
