@@ -40,18 +40,34 @@ void hs_filter_pin(const void *p)
  * inserted by the thread that got it from malloc and only removed by the
  * thread freeing it, after the program handed it over, so the same key never
  * races with itself. Tombstones are reused by inserts but never turned back
- * into empties, so a lookup may stop at the first empty slot. */
+ * into empties, so a lookup may stop at the first empty slot.
+ *
+ * A big table (rate 1: 4M slots, 64 MiB) has two levels: a near one of
+ * 512K slots (8 MiB, mostly in the last-level cache) probed at most 8 slots
+ * deep, and the big one behind it for what finds no room near. Inserts and
+ * lookups probe the same slots of the near level, so a block is found where
+ * it was put; a program with fewer live samples than the near level holds
+ * never touches the big one (a random slot of 64 MiB was a cache miss on
+ * every malloc and free: a fifth of a CPython run's time). */
 #define LIVE_EMPTY 0
 #define LIVE_TOMBSTONE 1
 #define LIVE_PROBES 64
+#define LIVE_NEAR_SLOTS ((size_t)1 << 19)
+#define LIVE_NEAR_PROBES 8
 
 typedef struct {
     _Atomic uintptr_t key;
     _Atomic uint64_t value; /* size << 24 | stack id */
 } live_slot_t;
 
-static live_slot_t *live_slots;
-static size_t live_mask;
+typedef struct {
+    live_slot_t *slots;
+    size_t mask;
+    int probes;
+} live_level_t;
+
+static live_level_t live_lv[2];
+static int live_levels;
 
 #define STACK_SLOT_BITS 18
 #define STACK_PROBES 128
@@ -67,26 +83,32 @@ int hs_tables_init(uint64_t sample_rate)
     size_t slots = 1u << 14;
     while (slots < want && slots < (1u << 22))
         slots <<= 1;
-    live_slots = hs_map(slots * sizeof(live_slot_t));
-    /* At rate 1 the table is 64 MiB, every insert and remove a random slot
-     * of it: with 4 KiB pages nearly each one also missed the TLB (a
-     * quarter of a CPython run's time went to these two functions). Huge
-     * pages where the kernel offers them; a small table keeps its pages
-     * faulted in one by one. */
-    if (live_slots && slots * sizeof(live_slot_t) >= ((size_t)8 << 20))
-        hs_map_prefer_huge(live_slots, slots * sizeof(live_slot_t));
+    live_levels = slots > LIVE_NEAR_SLOTS ? 2 : 1;
+    for (int l = 0; l < live_levels; l++) {
+        size_t n = live_levels == 2 && l == 0 ? LIVE_NEAR_SLOTS : slots;
+        live_lv[l].slots = hs_map(n * sizeof(live_slot_t));
+        if (!live_lv[l].slots)
+            return -1;
+        live_lv[l].mask = n - 1;
+        live_lv[l].probes = live_levels == 2 && l == 0 ? LIVE_NEAR_PROBES : LIVE_PROBES;
+    }
+    /* Both levels of a big table are touched at random: huge pages where
+     * the kernel offers them (fewer TLB misses), faulted in as used. */
+    if (live_levels == 2)
+        for (int l = 0; l < 2; l++)
+            hs_map_prefer_huge(live_lv[l].slots, (live_lv[l].mask + 1) * sizeof(live_slot_t));
     stack_slots = hs_map(sizeof(*stack_slots) << STACK_SLOT_BITS);
     stack_by_id = hs_map(sizeof(*stack_by_id) * HS_STACK_MAX_IDS);
-    if (!live_slots || !stack_slots || !stack_by_id)
+    if (!stack_slots || !stack_by_id)
         return -1;
-    live_mask = slots - 1;
     hs_filter_pin(NULL); /* free(NULL) leaves the fast path without its own test */
     return 0;
 }
 
 void hs_tables_reset_for_tests(void)
 {
-    memset(live_slots, 0, (live_mask + 1) * sizeof(live_slot_t));
+    for (int l = 0; l < live_levels; l++)
+        memset(live_lv[l].slots, 0, (live_lv[l].mask + 1) * sizeof(live_slot_t));
     memset((void *)stack_slots, 0, sizeof(*stack_slots) << STACK_SLOT_BITS);
     memset((void *)stack_by_id, 0, sizeof(*stack_by_id) * HS_STACK_MAX_IDS);
     memset((void *)hs_filter, 0, sizeof(hs_filter));
@@ -94,50 +116,77 @@ void hs_tables_reset_for_tests(void)
     hs_filter_pin(NULL);
 }
 
-size_t hs_live_capacity(void) { return live_mask + 1; }
-
-static size_t live_home(const void *p)
+size_t hs_live_capacity(void)
 {
-    uint64_t h = (uintptr_t)p * 0xC2B2AE3D27D4EB4Full;
-    return (size_t)(h >> 32 ^ h) & live_mask;
+    size_t n = 0;
+    for (int l = 0; l < live_levels; l++)
+        n += live_lv[l].mask + 1;
+    return n;
 }
 
-void hs_live_prefetch(const void *p) { __builtin_prefetch(&live_slots[live_home(p)], 1, 3); }
-
-int hs_live_insert(const void *p, uint32_t stack_id, uint64_t size)
+static size_t live_hash(const void *p)
 {
-    if (size > HS_LIVE_MAX_SIZE)
-        size = HS_LIVE_MAX_SIZE;
-    size_t i = live_home(p);
-    for (int probe = 0; probe < LIVE_PROBES; probe++, i = (i + 1) & live_mask) {
-        uintptr_t k = atomic_load_explicit(&live_slots[i].key, memory_order_relaxed);
+    uint64_t h = (uintptr_t)p * 0xC2B2AE3D27D4EB4Full;
+    return (size_t)(h >> 32 ^ h);
+}
+
+void hs_live_prefetch(const void *p) { __builtin_prefetch(&live_lv[0].slots[live_hash(p) & live_lv[0].mask], 1, 3); }
+
+static int level_insert(const live_level_t *lv, size_t h, const void *p, uint64_t value)
+{
+    size_t i = h & lv->mask;
+    for (int probe = 0; probe < lv->probes; probe++, i = (i + 1) & lv->mask) {
+        uintptr_t k = atomic_load_explicit(&lv->slots[i].key, memory_order_relaxed);
         if (k != LIVE_EMPTY && k != LIVE_TOMBSTONE)
             continue;
         /* The value is written after the key is claimed; nobody reads it
          * before the program frees p, which happens after we return p. */
-        if (atomic_compare_exchange_strong_explicit(&live_slots[i].key, &k, (uintptr_t)p, memory_order_relaxed,
+        if (atomic_compare_exchange_strong_explicit(&lv->slots[i].key, &k, (uintptr_t)p, memory_order_relaxed,
                                                     memory_order_relaxed)) {
-            atomic_store_explicit(&live_slots[i].value, size << 24 | stack_id, memory_order_relaxed);
+            atomic_store_explicit(&lv->slots[i].value, value, memory_order_relaxed);
             return 0;
         }
     }
     return -1;
 }
 
-int hs_live_remove(const void *p, uint32_t *stack_id, uint64_t *size)
+static int level_remove(const live_level_t *lv, size_t h, const void *p, uint64_t *value)
 {
-    size_t i = live_home(p);
-    for (int probe = 0; probe < LIVE_PROBES; probe++, i = (i + 1) & live_mask) {
-        uintptr_t k = atomic_load_explicit(&live_slots[i].key, memory_order_relaxed);
+    size_t i = h & lv->mask;
+    for (int probe = 0; probe < lv->probes; probe++, i = (i + 1) & lv->mask) {
+        uintptr_t k = atomic_load_explicit(&lv->slots[i].key, memory_order_relaxed);
         if (k == LIVE_EMPTY)
             return 0;
         if (k != (uintptr_t)p)
             continue;
-        uint64_t v = atomic_load_explicit(&live_slots[i].value, memory_order_relaxed);
-        atomic_store_explicit(&live_slots[i].key, LIVE_TOMBSTONE, memory_order_relaxed);
-        *stack_id = (uint32_t)(v & 0xffffff);
-        *size = v >> 24;
+        *value = atomic_load_explicit(&lv->slots[i].value, memory_order_relaxed);
+        atomic_store_explicit(&lv->slots[i].key, LIVE_TOMBSTONE, memory_order_relaxed);
         return 1;
+    }
+    return 0;
+}
+
+int hs_live_insert(const void *p, uint32_t stack_id, uint64_t size)
+{
+    if (size > HS_LIVE_MAX_SIZE)
+        size = HS_LIVE_MAX_SIZE;
+    size_t h = live_hash(p);
+    for (int l = 0; l < live_levels; l++)
+        if (level_insert(&live_lv[l], h, p, size << 24 | stack_id) == 0)
+            return 0;
+    return -1;
+}
+
+int hs_live_remove(const void *p, uint32_t *stack_id, uint64_t *size)
+{
+    size_t h = live_hash(p);
+    uint64_t v;
+    for (int l = 0; l < live_levels; l++) {
+        if (level_remove(&live_lv[l], h, p, &v)) {
+            *stack_id = (uint32_t)(v & 0xffffff);
+            *size = v >> 24;
+            return 1;
+        }
     }
     return 0;
 }

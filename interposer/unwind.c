@@ -229,21 +229,17 @@ static int run_cfa(rd_t *r, const cie_t *c, uintptr_t loc, uintptr_t target, cfa
         int64_t off = 0;
         uint64_t delta = 0;
         switch (op >> 6) {
-        case 1: /* DW_CFA_advance_loc */
-            delta = op & 0x3f;
-            goto advance;
+        case 1: /* DW_CFA_advance_loc */ delta = op & 0x3f; goto advance;
         case 2: /* DW_CFA_offset */
             reg = op & 0x3f;
             off = (int64_t)rd_uleb(r) * c->data_align;
             goto offset;
-        case 3: /* DW_CFA_restore */
-            reg = op & 0x3f;
-            goto restore;
+        case 3: /* DW_CFA_restore */ reg = op & 0x3f; goto restore;
         default: break;
         }
         switch (op) {
         case 0x00: continue; /* nop */
-        case 0x01: /* set_loc */
+        case 0x01:           /* set_loc */
             loc = rd_encoded(r, c->fde_enc);
             if (loc > target)
                 return 0;
@@ -287,7 +283,7 @@ static int run_cfa(rd_t *r, const cie_t *c, uintptr_t loc, uintptr_t target, cfa
             st->cfa_reg = (int)rd_uleb(r);
             st->cfa_off = (int64_t)rd_uleb(r);
             continue;
-        case 0x0d: st->cfa_reg = (int)rd_uleb(r); continue;   /* def_cfa_register */
+        case 0x0d: st->cfa_reg = (int)rd_uleb(r); continue;     /* def_cfa_register */
         case 0x0e: st->cfa_off = (int64_t)rd_uleb(r); continue; /* def_cfa_offset */
         case 0x0f: return -1;                                   /* def_cfa_expression */
         case 0x10:                                              /* expression */
@@ -307,7 +303,7 @@ static int run_cfa(rd_t *r, const cie_t *c, uintptr_t loc, uintptr_t target, cfa
             st->cfa_off = rd_sleb(r) * c->data_align;
             continue;
         case 0x13: st->cfa_off = rd_sleb(r) * c->data_align; continue; /* def_cfa_offset_sf */
-        case 0x14:                                                      /* val_offset */
+        case 0x14:                                                     /* val_offset */
             reg = rd_uleb(r);
             rd_uleb(r);
             if (reg == REG_RA || reg == REG_RBP || reg == REG_RSP)
@@ -540,8 +536,8 @@ typedef struct {
 /* One step from the frame at (pc, sp, rbp) to its caller's, noting in rec
  * the words it read. Returns 0, or the kind that ends (K_END, K_NOOBJ) or
  * fails (the others) the walk. */
-static inline __attribute__((always_inline)) unsigned step(uintptr_t *pc, uintptr_t *sp, uintptr_t *rbp,
-                                                           uint64_t ep, int own, step_rec_t *rec)
+static inline __attribute__((always_inline)) unsigned step(uintptr_t *pc, uintptr_t *sp, uintptr_t *rbp, uint64_t ep,
+                                                           int own, step_rec_t *rec)
 {
     uint64_t r = rule_for(*pc, ep);
     unsigned kind = rule_kind(r);
@@ -682,7 +678,7 @@ __attribute__((no_sanitize_address)) int hs_unwind_walk(hs_walk_args_t *a)
     }
     return (int)depth;
 
-join: {
+join : {
     /* The last walk's steps e..0 are this walk's next ones: copy them. */
     int same = (uint32_t)(n_old - 1 - e) == k;
     for (uint32_t i = 0; i < k && same; i++)

@@ -35,10 +35,10 @@ typedef struct {
     uint32_t reused; /* steps the last walk copied (tests, diagnostics) */
     /* Step e, counted from the deep end (0: the last step walked): */
     uintptr_t pc[HS_WALK_STEPS], sp[HS_WALK_STEPS], rbp[HS_WALK_STEPS]; /* the frame's state */
-    uintptr_t ra_addr[HS_WALK_STEPS], ra_val[HS_WALK_STEPS];   /* the word read for the caller's pc */
-    uintptr_t rbp_addr[HS_WALK_STEPS], rbp_val[HS_WALK_STEPS]; /* and for its rbp (addr 0: none) */
-    uint32_t outs[HS_WALK_STEPS]; /* frames written from this step to step 0 */
-    uint64_t hash[HS_WALK_STEPS]; /* stackhash.h's hash of those, from step 0 up */
+    uintptr_t ra_addr[HS_WALK_STEPS], ra_val[HS_WALK_STEPS];            /* the word read for the caller's pc */
+    uintptr_t rbp_addr[HS_WALK_STEPS], rbp_val[HS_WALK_STEPS];          /* and for its rbp (addr 0: none) */
+    uint32_t outs[HS_WALK_STEPS];                                       /* frames written from this step to step 0 */
+    uint64_t hash[HS_WALK_STEPS];   /* stackhash.h's hash of those, from step 0 up */
     uint8_t out[HS_WALK_STEPS];     /* this step's pc was written */
     uint8_t rbp_cfa[HS_WALK_STEPS]; /* its CFA came from rbp */
     uint8_t rbp_dep[HS_WALK_STEPS]; /* the walk from here reads the rbp it starts with */

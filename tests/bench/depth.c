@@ -25,15 +25,15 @@ static unsigned next_rand(void)
     return rng_state >> 8;
 }
 
-#define SITE(k)                                                                                    \
-    __attribute__((noinline)) static void site##k(size_t size)                                     \
-    {                                                                                              \
-        char *p = malloc(size);                                                                    \
-        if (p)                                                                                     \
-            p[0] = (char)k;                                                                        \
-        sink += (unsigned long)(p != NULL);                                                        \
-        free(p);                                                                                   \
-        __asm__ volatile("" ::: "memory");                                                         \
+#define SITE(k)                                                \
+    __attribute__((noinline)) static void site##k(size_t size) \
+    {                                                          \
+        char *p = malloc(size);                                \
+        if (p)                                                 \
+            p[0] = (char)k;                                    \
+        sink += (unsigned long)(p != NULL);                    \
+        free(p);                                               \
+        __asm__ volatile("" ::: "memory");                     \
     }
 SITE(0)
 SITE(1)

@@ -26,7 +26,11 @@ done
 command -v curl >/dev/null || { echo "bench: curl missing" >&2; exit 1; }
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/heapscope-live.XXXXXX") || exit 1
 pids=""
-trap 'for p in $pids; do kill -9 "$p" 2>/dev/null; done; rm -rf "$tmp"' EXIT INT TERM
+cleanup() {
+    for p in $pids; do kill -9 "$p" 2>/dev/null; done
+    rm -rf "$tmp"
+}
+trap cleanup EXIT INT TERM
 
 # url_of ERRFILE: the live URL the library logged (waits up to 10 s).
 url_of() {

@@ -330,7 +330,6 @@ fi
 # loop, median of 3), and callgrind counts one /bin/true's instructions (loading included).
 START_RUNS=${BENCH_START_RUNS:-500}
 start_loop() {
-    best=""
     for _ in 1 2 3; do
         t0=$(date +%s%N)
         env "$@" sh -c "i=0; while [ \$i -lt $START_RUNS ]; do /bin/true; i=\$((i + 1)); done" || crashed=1

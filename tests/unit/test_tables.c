@@ -211,6 +211,38 @@ START_TEST(threads_insert_and_free_each_others_blocks)
 }
 END_TEST
 
+/* At rate 1 the table has a near level (512K slots, 8 probes) in front of
+ * the big one: blocks that find no room near go to the big one, and every
+ * block is found again, wherever it went. */
+START_TEST(live_table_two_levels_at_rate_1)
+{
+    ck_assert_int_eq(hs_tables_init(1), 0);
+    ck_assert_uint_eq(hs_live_capacity(), ((size_t)1 << 19) + ((size_t)1 << 22));
+    enum { N = 600000 }; /* more than the near level holds */
+    for (uint64_t i = 0; i < N; i++)
+        ck_assert_int_eq(hs_live_insert(fake_addr(i), (uint32_t)(i & 0xffff) + 1, i), 0);
+    uint32_t id;
+    uint64_t size;
+    ck_assert_int_eq(hs_live_remove(fake_addr(N + 5), &id, &size), 0);
+    for (uint64_t i = 0; i < N; i += 2) {
+        ck_assert_int_eq(hs_live_remove(fake_addr(i), &id, &size), 1);
+        ck_assert_uint_eq(id, (uint32_t)(i & 0xffff) + 1);
+        ck_assert_uint_eq(size, i);
+    }
+    /* Churn through the tombstones, then everything left is still there. */
+    for (uint64_t i = 0; i < (uint64_t)N; i++) {
+        void *p = fake_addr(2 * (uint64_t)N + i);
+        ck_assert_int_eq(hs_live_insert(p, 9, 1), 0);
+        ck_assert_int_eq(hs_live_remove(p, &id, &size), 1);
+    }
+    for (uint64_t i = 1; i < N; i += 2) {
+        ck_assert_int_eq(hs_live_remove(fake_addr(i), &id, &size), 1);
+        ck_assert_uint_eq(size, i);
+        ck_assert_int_eq(hs_live_remove(fake_addr(i), &id, &size), 0);
+    }
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("tables");
@@ -223,5 +255,9 @@ int main(void)
     tcase_add_test(tc, stacks_are_deduplicated);
     tcase_add_test(tc, threads_insert_and_free_each_others_blocks);
     suite_add_tcase(s, tc);
+    TCase *big = tcase_create("rate 1");
+    tcase_set_timeout(big, 120);
+    tcase_add_test(big, live_table_two_levels_at_rate_1);
+    suite_add_tcase(s, big);
     return hs_run_suite(s);
 }

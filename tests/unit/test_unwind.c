@@ -270,8 +270,7 @@ START_TEST(test_walk_cache_reuses_the_deep_part)
         {45, 1, 40, 0}, /* deeper: the old walk is the new one's deep part */
         {30, 0, 30, 0}, /* shallower */
         {-1, 0, 0, 0},  /* forget: a new epoch, nothing is trusted */
-        {30, 0, 0, 0},
-        {30, 0, 30, 1},
+        {30, 0, 0, 0},  {30, 0, 30, 1},
     };
     for (size_t i = 0; i < sizeof(walks) / sizeof(walks[0]); i++) {
         if (walks[i].depth < 0) {
