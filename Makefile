@@ -172,7 +172,9 @@ asan:
 
 bench: deps
 	$(MAKE) all $(BENCH_PROGS) $(BUILD)/bench/libpassthrough.so $(BUILD)/progs/cpu_burn
+	@sh scripts/deps.sh bench
 	@sh tests/bench/run.sh
+	@BUILD=$(BUILD) sh tests/bench/compare.sh
 	@sh tests/bench/analyzer.sh
 
 leakeval: deps

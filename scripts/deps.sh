@@ -10,6 +10,9 @@ PKGS="gcc g++ make pkg-config libunwind-dev uthash-dev check zlib1g-dev binutils
 # JRE ships the jdk.compiler module, so `java Source.java` runs without a JDK.
 [ "${1:-}" = real ] && PKGS="redis-server redis-tools nginx wrk curl sqlite3 python3 default-jre-headless nodejs git
       iproute2 procps gzip"
+# `deps.sh bench`: the profilers `make bench` compares heapscope with (tests/bench/compare.sh),
+# valgrind for its instruction counts and GNU time for the process tree's peak RSS.
+[ "${1:-}" = bench ] && PKGS="heaptrack libgoogle-perftools4 libjemalloc2 python3 valgrind time zstd"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
