@@ -527,6 +527,8 @@ static inline __attribute__((always_inline)) uint64_t rule_for(uintptr_t pc, uin
 
 /* ---- the walk --------------------------------------------------------------------- */
 
+#define MAX_FRAME ((uintptr_t)1 << 20)
+
 /* A step of the walk in progress, before it goes into the cache. */
 typedef struct {
     uintptr_t pc, sp, rbp, ra_addr, ra_val, rbp_addr, rbp_val;
@@ -550,9 +552,11 @@ static inline __attribute__((always_inline)) unsigned step(uintptr_t *pc, uintpt
         cfa = *rbp + (uintptr_t)rule_cfa_off(r);
     else
         return kind;
-    /* A caller's frame lies above its callee's (only our own
-     * hs_call_on_stack moves to another stack), 8-aligned. */
-    if (__builtin_expect((cfa <= *sp && !own) || (cfa & 7) || cfa < 4096, 0))
+    /* A caller's frame lies above its callee's, 8-aligned, and less than
+     * 1 MiB above it (only our own hs_call_on_stack moves to another
+     * stack). A frame pointer that is not one ends the walk here instead
+     * of sending a read beyond the stack. */
+    if (__builtin_expect((!own && (cfa <= *sp || cfa - *sp > MAX_FRAME)) || (cfa & 7) || cfa < 4096, 0))
         return K_END;
     int64_t rbp_off = rule_rbp_off(r);
     if (rbp_off) {

@@ -95,6 +95,19 @@ START_TEST(test_frame_pointer_frames_match)
 }
 END_TEST
 
+/* A frame of more than 1 MiB ends the walk (a frame pointer that is not
+ * one must not send a read beyond the stack): what is there is libunwind's. */
+START_TEST(test_huge_frame_ends_the_walk)
+{
+    walk_t w;
+    with_alloca(&w, 2 << 20, 1);
+    ck_assert_int_ge(w.n_ours, 2);
+    ck_assert_int_lt(w.n_ours, w.n_theirs);
+    for (int i = 1; i < w.n_ours; i++)
+        ck_assert(w.ours[i] == (uintptr_t)w.theirs[i]);
+}
+END_TEST
+
 static walk_t *sort_walk;
 static int sort_calls;
 static int compare(const void *a, const void *b)
@@ -314,6 +327,7 @@ static Suite *unwind_suite(void)
     TCase *tc = tcase_create("core");
     tcase_add_test(tc, test_deep_recursion_matches_libunwind);
     tcase_add_test(tc, test_frame_pointer_frames_match);
+    tcase_add_test(tc, test_huge_frame_ends_the_walk);
     tcase_add_test(tc, test_through_libc_callbacks);
     tcase_add_test(tc, test_thread_bottom_ends_the_walk);
     tcase_add_test(tc, test_skip_range);
