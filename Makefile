@@ -175,6 +175,7 @@ bench: deps
 	@sh scripts/deps.sh bench
 	@sh tests/bench/run.sh
 	@BUILD=$(BUILD) sh tests/bench/compare.sh
+	@BUILD=$(BUILD) sh tests/bench/redis.sh
 	@sh tests/bench/analyzer.sh
 
 leakeval: deps
