@@ -89,7 +89,7 @@ awk -v t=$((t1 - t0)) -v n="$SCRAPES" -v w="$wall_ms" -v b="$bytes" 'BEGIN {
 
 # churn CPU with and without a scrape a second (interleaved).
 churn_cpu() { # MODE: CPU seconds (user+sys) of one churn run
-    rm -f "$tmp/c.err"
+    : >"$tmp/c.err" # exists before url_of reads it (the child opens it later)
     HEAPSCOPE_HTTP=127.0.0.1:0 HEAPSCOPE_OUTPUT="$tmp/c.%p.hsd" LD_PRELOAD=$lib \
         "$churn" -t 1 -n "$OPS" >"$tmp/c.out" 2>"$tmp/c.err" &
     cpid=$!

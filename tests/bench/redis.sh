@@ -200,10 +200,7 @@ EOF
             fi
             alive "$job" || break
             if [ "$(now_ms)" -gt "$deadline" ]; then
-                echo "redis bench: HANG: $s_cfg: no PONG after $START_TIMEOUT s" >&2
-                kill_tree "$job"
-                wait "$job" 2>/dev/null
-                crashed=1
+                hang "$s_cfg: no PONG after $START_TIMEOUT s"
                 return 1
             fi
             sleep 0.05
@@ -219,6 +216,14 @@ EOF
     done
 }
 
+# hang MESSAGE: reports a hang, kills prof_run's job and its tree, marks the run crashed.
+hang() {
+    echo "redis bench: HANG: $1" >&2
+    kill_tree "$job"
+    wait "$job" 2>/dev/null
+    crashed=1
+}
+
 # stop_server CONFIG: SIGTERM to redis-server, then waits for prof_run's job (heaptrack's
 # script waits for its interpreter). Sets t_stop (ms). Returns 1 on a hang or a bad status.
 stop_server() {
@@ -226,10 +231,7 @@ stop_server() {
     deadline=$(($(now_ms) + STOP_TIMEOUT * 1000))
     while alive "$job"; do
         if [ "$(now_ms)" -gt "$deadline" ]; then
-            echo "redis bench: HANG: $1: still running $STOP_TIMEOUT s after SIGTERM" >&2
-            kill_tree "$job"
-            wait "$job" 2>/dev/null
-            crashed=1
+            hang "$1: still running $STOP_TIMEOUT s after SIGTERM"
             return 1
         fi
         sleep 0.05
