@@ -25,6 +25,9 @@ int hs_enc_reserve(hs_enc_t *enc, size_t extra);
 void hs_enc_u8(hs_enc_t *enc, uint8_t v);
 void hs_enc_u32(hs_enc_t *enc, uint32_t v);
 void hs_enc_u64(hs_enc_t *enc, uint64_t v);
+/* n little-endian u64s at once (one reserve, one copy on a little-endian
+ * host): a stack's frames. */
+void hs_enc_u64s(hs_enc_t *enc, const uint64_t *v, size_t n);
 void hs_enc_f64(hs_enc_t *enc, double v);
 void hs_enc_bytes(hs_enc_t *enc, const void *p, size_t n);
 void hs_enc_str(hs_enc_t *enc, const char *s, size_t n); /* u32 length + bytes */

@@ -74,8 +74,8 @@ void hs_encode_stack(hs_enc_t *enc, uint32_t stack_id, const uintptr_t *frames, 
     size_t rec = hs_enc_record_begin(enc, HS_REC_STACK);
     hs_enc_u32(enc, stack_id);
     hs_enc_u32(enc, depth);
-    for (uint32_t i = 0; i < depth; i++)
-        hs_enc_u64(enc, frames[i]);
+    _Static_assert(sizeof(uintptr_t) == sizeof(uint64_t), "frames are written as u64s");
+    hs_enc_u64s(enc, (const uint64_t *)frames, depth);
     hs_enc_record_end(enc, rec);
 }
 

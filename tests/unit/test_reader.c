@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
+#include <zlib.h>
 #include <unistd.h>
 
 #include "hs_codec.h"
@@ -276,6 +277,26 @@ START_TEST(test_crc32_check_value)
     ck_assert_uint_eq(hs_crc32(0, "", 0), 0);
     ck_assert_uint_eq(hs_crc32(hs_crc32(0, "1234", 4), "56789", 5), 0xCBF43926u);
     ck_assert_uint_ne(hs_crc32(0, "123456780", 9), 0xCBF43926u);
+}
+END_TEST
+
+/* The sliced CRC (16 bytes and up) equals zlib's at every length from 0 to
+ * 300, every alignment and chained calls. */
+START_TEST(test_crc32_matches_zlib)
+{
+    static unsigned char buf[512];
+    uint32_t x = 12345;
+    for (size_t i = 0; i < sizeof(buf); i++) {
+        x = x * 1103515245u + 12345u;
+        buf[i] = (unsigned char)(x >> 16);
+    }
+    for (size_t off = 0; off < 8; off++)
+        for (size_t n = 0; n <= 300; n++) {
+            uint32_t want = (uint32_t)crc32(0, buf + off, (uInt)n);
+            ck_assert_uint_eq(hs_crc32(0, buf + off, n), want);
+            size_t half = n / 3;
+            ck_assert_uint_eq(hs_crc32(hs_crc32(0, buf + off, half), buf + off + half, n - half), want);
+        }
 }
 END_TEST
 
@@ -1319,6 +1340,7 @@ static Suite *reader_suite(void)
     Suite *s = suite_create("reader");
     TCase *codec = tcase_create("codec");
     tcase_add_test(codec, test_crc32_check_value);
+    tcase_add_test(codec, test_crc32_matches_zlib);
     tcase_add_test(codec, test_codec_roundtrip);
     suite_add_tcase(s, codec);
 
