@@ -51,13 +51,22 @@ void hs_capture_init(void)
 
 int hs_capture_is_own(uintptr_t addr) { return addr >= own_lo && addr < own_hi; }
 
-uint32_t hs_capture_stack(uintptr_t *out, uint32_t max, hs_walk_cache_t *wc, int *same, uint64_t *hash)
+uint32_t hs_capture_stack(uintptr_t *out, uint32_t max, hs_walk_cache_t *wc, int *same, uint64_t *hash,
+                          const hs_walk_args_t *from)
 {
     void *raw[HS_MAX_DEPTH_LIMIT + OWN_FRAMES];
     if (max > HS_MAX_DEPTH_LIMIT)
         max = HS_MAX_DEPTH_LIMIT;
     /* Our own walker first; libunwind for the frames it leaves to it. */
-    int fast = hs_unwind_cached(out, max, own_lo, own_hi, wc, same, hash);
+    int fast;
+    if (from && from->pc) {
+        hs_walk_args_t a = {from->pc, from->sp, from->rbp, out, max, 0, own_lo, own_hi, wc, 0};
+        fast = hs_unwind_walk(&a);
+        *same = a.same;
+        *hash = a.hash;
+    } else {
+        fast = hs_unwind_cached(out, max, own_lo, own_hi, wc, same, hash);
+    }
     if (fast >= 0)
         return (uint32_t)fast;
     hs_capture_unwinding = 1;

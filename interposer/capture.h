@@ -13,8 +13,11 @@ void hs_capture_init(void);
  * inside libheapscope.so. Returns the depth (0 if the walk failed). wc: the
  * calling thread's walk cache, or NULL; *same is set to 1 when the frames
  * are exactly those of the last capture with wc, *hash to their hash or 0
- * (unwind.h). */
-uint32_t hs_capture_stack(uintptr_t *out, uint32_t max, hs_walk_cache_t *wc, int *same, uint64_t *hash);
+ * (unwind.h). from: a frame hs_unwind_mark noted in a caller that is still
+ * running, where our walker starts (NULL: here); libunwind, if it must
+ * take over, walks from here. same and hash must not be NULL. */
+uint32_t hs_capture_stack(uintptr_t *out, uint32_t max, hs_walk_cache_t *wc, int *same, uint64_t *hash,
+                          const hs_walk_args_t *from);
 /* Is addr inside heapscope's own code? */
 int hs_capture_is_own(uintptr_t addr);
 

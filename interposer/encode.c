@@ -97,18 +97,31 @@ void hs_encode_snapshot_begin(hs_enc_t *enc, hs_encode_list_t *rows, uint64_t mo
     hs_enc_u32(enc, 0);
 }
 
+static uint64_t f64_bits(double v)
+{
+    uint64_t bits;
+    memcpy(&bits, &v, sizeof(bits));
+    return bits;
+}
+
+/* One row as nine little-endian u64s written at once (the stack id and the
+ * reserved u32 make the first): a snapshot of a program with many stacks
+ * writes one per stack that changed. */
 void hs_encode_snapshot_row(hs_enc_t *enc, hs_encode_list_t *rows, const hs_encode_row_t *row)
 {
-    hs_enc_u32(enc, row->stack_id);
-    hs_enc_u32(enc, RESERVED);
-    hs_enc_u64(enc, row->alloc_count);
-    hs_enc_u64(enc, row->alloc_bytes);
-    hs_enc_u64(enc, row->free_count);
-    hs_enc_u64(enc, row->free_bytes);
-    hs_enc_f64(enc, row->est_alloc_objects);
-    hs_enc_f64(enc, row->est_alloc_bytes);
-    hs_enc_f64(enc, row->est_free_objects);
-    hs_enc_f64(enc, row->est_free_bytes);
+    const uint64_t words[9] = {
+        (uint64_t)row->stack_id | (uint64_t)RESERVED << 32,
+        row->alloc_count,
+        row->alloc_bytes,
+        row->free_count,
+        row->free_bytes,
+        f64_bits(row->est_alloc_objects),
+        f64_bits(row->est_alloc_bytes),
+        f64_bits(row->est_free_objects),
+        f64_bits(row->est_free_bytes),
+    };
+    _Static_assert(sizeof(words) == HS_ROW_LEN, "a snapshot row is HS_ROW_LEN bytes");
+    hs_enc_u64s(enc, words, 9);
     rows->count++;
 }
 

@@ -32,7 +32,7 @@
 
 /* The thread's walk cache lets the walker copy the unchanged deep part of
  * the stack; when the whole stack is the last one's, so is its entry. */
-static inline __attribute__((always_inline)) hs_stack_t *capture_and_intern(void)
+static inline __attribute__((always_inline)) hs_stack_t *capture_and_intern(const hs_walk_args_t *from)
 {
     uintptr_t frames[HS_MAX_DEPTH_LIMIT];
     hs_thread_block_t *b = hs_tls.block;
@@ -40,7 +40,7 @@ static inline __attribute__((always_inline)) hs_stack_t *capture_and_intern(void
         b->walk = hs_map(sizeof(hs_walk_cache_t));
     int same = 0;
     uint64_t hash = 0;
-    uint32_t depth = hs_capture_stack(frames, hs_cfg.max_depth, b->walk, &same, &hash);
+    uint32_t depth = hs_capture_stack(frames, hs_cfg.max_depth, b->walk, &same, &hash, from);
     if (same && b->last_stack)
         return b->last_stack;
     hs_stack_t *s = hash ? hs_stack_intern_hashed(frames, depth, hash) : hs_stack_intern(frames, depth);
@@ -52,9 +52,9 @@ static int is_ready(void) { return atomic_load_explicit(&hs_state, memory_order_
 
 /* ---- a sampled allocation --------------------------------------------------- */
 
-static inline __attribute__((always_inline)) void record_alloc(void *p, size_t size)
+static inline __attribute__((always_inline)) void record_alloc(void *p, size_t size, const hs_walk_args_t *from)
 {
-    hs_stack_t *s = capture_and_intern();
+    hs_stack_t *s = capture_and_intern(from);
     if (!s) {
         hs_loss_count("stack table full or out of memory");
     } else if (hs_live_insert(p, s->id, size) != 0) {
@@ -68,13 +68,14 @@ static inline __attribute__((always_inline)) void record_alloc(void *p, size_t s
 typedef struct {
     void *p;
     size_t size;
+    hs_walk_args_t from; /* this function's frame on the host's stack */
 } sample_job_t;
 
 /* On the sampling stack: the first frame libunwind walks back from. */
 static void sample_on_own_stack(void *arg)
 {
     sample_job_t *job = arg;
-    record_alloc(job->p, job->size);
+    record_alloc(job->p, job->size, &job->from);
     /* Then what is due: the heap as it is now, this block included (a
      * realloc'd block's old record is already gone, its new one in). */
     hs_schedule_safe_point();
@@ -110,7 +111,10 @@ void *hs_record_sample_point(void *p, size_t size)
         goto out; /* an allocation made by heapscope itself (libunwind): not the program's */
     t->in_hook = 1;
     hs_live_prefetch(p);
-    sample_job_t job = {p, size};
+    sample_job_t job = {.p = p, .size = size};
+    /* The walk starts here, not on the private stack: the frames of the
+     * switch are not walked on every sample. */
+    hs_unwind_mark(&job.from);
     if (hs_threads_run_on_own_stack(t, sample_on_own_stack, &job) != 0)
         hs_loss_count("no memory for a sampling stack");
     t->in_hook = 0;
@@ -194,7 +198,7 @@ void *hs_record_realloc(void *p, size_t size)
 
 static void creation_on_own_stack(void *arg)
 {
-    hs_stack_t *s = capture_and_intern();
+    hs_stack_t *s = capture_and_intern(NULL);
     *(uint32_t *)arg = s ? s->id : 0;
     hs_schedule_safe_point(); /* a point the program passes: write what is due */
 }

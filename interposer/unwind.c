@@ -619,7 +619,6 @@ static void cache_store(hs_walk_cache_t *wc, const step_rec_t *pre, uint32_t k, 
     wc->n = base + k;
 }
 
-int hs_unwind_walk(hs_walk_args_t *a);
 _Static_assert(offsetof(hs_walk_args_t, pc) == 0 && offsetof(hs_walk_args_t, sp) == 8 &&
                    offsetof(hs_walk_args_t, rbp) == 16,
                "hs_unwind_from_caller stores pc, sp and rbp at these offsets");
@@ -732,7 +731,31 @@ __asm__(".text\n"
         ".cfi_endproc\n"
         ".size hs_unwind_from_caller, .-hs_unwind_from_caller\n");
 
+__asm__(".text\n"
+        ".p2align 4\n"
+        ".globl hs_unwind_mark\n"
+        ".hidden hs_unwind_mark\n"
+        ".type hs_unwind_mark, @function\n"
+        "hs_unwind_mark:\n"
+        ".cfi_startproc\n"
+        "movq (%rsp), %rax\n"
+        "movq %rax, 0(%rdi)\n"
+        "leaq 8(%rsp), %rax\n"
+        "movq %rax, 8(%rdi)\n"
+        "movq %rbp, 16(%rdi)\n"
+        "ret\n"
+        ".cfi_endproc\n"
+        ".size hs_unwind_mark, .-hs_unwind_mark\n");
+
 #else /* not x86_64: libunwind does every walk */
+
+void hs_unwind_mark(hs_walk_args_t *a) { a->pc = 0; }
+
+int hs_unwind_walk(hs_walk_args_t *a)
+{
+    a->same = 0;
+    return -1;
+}
 
 int hs_unwind_from_caller(hs_walk_args_t *a)
 {

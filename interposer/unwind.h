@@ -57,6 +57,13 @@ typedef struct {
 } hs_walk_args_t;
 /* Starts the walk at its caller's frame (an assembly stub). */
 int hs_unwind_from_caller(hs_walk_args_t *a);
+/* Stores its caller's frame (pc, sp, rbp) in a and returns: a later
+ * hs_unwind_walk(a), while that caller has not returned, starts there. The
+ * interposer marks the frame before it switches to its private stack, so
+ * that its own frames on that stack are not walked on every sample. */
+void hs_unwind_mark(hs_walk_args_t *a);
+/* The walk from a->pc, a->sp, a->rbp (see hs_unwind_cached for the rest). */
+int hs_unwind_walk(hs_walk_args_t *a);
 
 /* hs_unwind with a thread's walk cache (NULL: none). *same is set to 1 when
  * the frames written are exactly the last walk's (the caller may reuse what

@@ -321,6 +321,40 @@ START_TEST(test_walk_cache_after_a_truncated_walk)
 }
 END_TEST
 
+/* A walk from a frame noted earlier (hs_unwind_mark) by a caller that is
+ * still running: what libunwind sees from that caller on, whatever ran
+ * below it since (here: deeper calls on the same stack). */
+static hs_walk_args_t marked;
+static __attribute__((noinline)) void walk_from_mark(walk_t *w, int left)
+{
+    if (left > 0) {
+        walk_from_mark(w, left - 1);
+    } else {
+        hs_walk_args_t a = marked;
+        a.out = w->ours;
+        a.max = MAXF;
+        w->n_ours = hs_unwind_walk(&a);
+    }
+    __asm__ volatile("" ::: "memory");
+}
+static __attribute__((noinline)) void mark_then_go_deeper(walk_t *w)
+{
+    hs_unwind_mark(&marked);
+    walk_from_mark(w, 6);
+    w->n_theirs = unw_backtrace(w->theirs, MAXF);
+    __asm__ volatile("" ::: "memory");
+}
+
+START_TEST(test_walk_from_a_marked_frame)
+{
+    walk_t w;
+    mark_then_go_deeper(&w);
+    /* Both start in mark_then_go_deeper (at different calls): the rest is
+     * the same frames. */
+    check_same(&w, 3);
+}
+END_TEST
+
 static Suite *unwind_suite(void)
 {
     Suite *s = suite_create("unwind");
@@ -336,6 +370,7 @@ static Suite *unwind_suite(void)
     tcase_add_test(tc, test_truncates_at_max);
     tcase_add_test(tc, test_walk_cache_reuses_the_deep_part);
     tcase_add_test(tc, test_walk_cache_after_a_truncated_walk);
+    tcase_add_test(tc, test_walk_from_a_marked_frame);
     suite_add_tcase(s, tc);
     return s;
 }
