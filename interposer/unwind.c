@@ -216,6 +216,10 @@ static int parse_cie(const uint8_t *at, cie_t *c)
 
 #define STATE_STACK 8
 
+/* A register the walk follows: a rule for it the walker cannot express
+ * (another register, an expression, a value) leaves the frame to libunwind. */
+static int tracked(uint64_t reg) { return reg == REG_RA || reg == REG_RBP || reg == REG_RSP; }
+
 /* Runs call-frame instructions until the location passes target. Returns 0,
  * or -1 for an instruction the rules cannot express. */
 static int run_cfa(rd_t *r, const cie_t *c, uintptr_t loc, uintptr_t target, cfa_state_t *st,
@@ -263,9 +267,11 @@ static int run_cfa(rd_t *r, const cie_t *c, uintptr_t loc, uintptr_t target, cfa
                 return -1;
             continue;
         case 0x09: /* register */
+        case 0x14: /* val_offset */
+        case 0x15: /* val_offset_sf: a signed LEB128 is skipped like an unsigned one */
             reg = rd_uleb(r);
             rd_uleb(r);
-            if (reg == REG_RA || reg == REG_RBP || reg == REG_RSP)
+            if (tracked(reg))
                 return -1;
             continue;
         case 0x0a: /* remember_state */
@@ -290,7 +296,7 @@ static int run_cfa(rd_t *r, const cie_t *c, uintptr_t loc, uintptr_t target, cfa
         case 0x16:                                              /* val_expression */
             reg = rd_uleb(r);
             delta = rd_uleb(r);
-            if (reg == REG_RA || reg == REG_RBP || reg == REG_RSP || delta > (uint64_t)(r->end - r->p))
+            if (tracked(reg) || delta > (uint64_t)(r->end - r->p))
                 return -1;
             r->p += delta;
             continue;
@@ -303,20 +309,8 @@ static int run_cfa(rd_t *r, const cie_t *c, uintptr_t loc, uintptr_t target, cfa
             st->cfa_off = rd_sleb(r) * c->data_align;
             continue;
         case 0x13: st->cfa_off = rd_sleb(r) * c->data_align; continue; /* def_cfa_offset_sf */
-        case 0x14:                                                     /* val_offset */
-            reg = rd_uleb(r);
-            rd_uleb(r);
-            if (reg == REG_RA || reg == REG_RBP || reg == REG_RSP)
-                return -1;
-            continue;
-        case 0x15: /* val_offset_sf */
-            reg = rd_uleb(r);
-            rd_sleb(r);
-            if (reg == REG_RA || reg == REG_RBP || reg == REG_RSP)
-                return -1;
-            continue;
-        case 0x2e: rd_uleb(r); continue; /* GNU_args_size */
-        case 0x2f:                       /* GNU_negative_offset_extended */
+        case 0x2e: rd_uleb(r); continue;                               /* GNU_args_size */
+        case 0x2f:                                                     /* GNU_negative_offset_extended */
             reg = rd_uleb(r);
             off = -(int64_t)rd_uleb(r) * c->data_align;
             goto offset;
@@ -711,41 +705,24 @@ failed:
     return -1;
 }
 
-/* hs_unwind_from_caller(args): stores its caller's return address, stack
- * pointer after the return and rbp in args (pc, sp, rbp: offsets 0, 8,
- * 16), then jumps to hs_unwind_walk, so that the first frame walked is the
- * caller's. */
-__asm__(".text\n"
-        ".p2align 4\n"
-        ".globl hs_unwind_from_caller\n"
-        ".hidden hs_unwind_from_caller\n"
-        ".type hs_unwind_from_caller, @function\n"
-        "hs_unwind_from_caller:\n"
-        ".cfi_startproc\n"
-        "movq (%rsp), %rax\n"
-        "movq %rax, 0(%rdi)\n"
-        "leaq 8(%rsp), %rax\n"
-        "movq %rax, 8(%rdi)\n"
-        "movq %rbp, 16(%rdi)\n"
-        "jmp hs_unwind_walk\n"
-        ".cfi_endproc\n"
-        ".size hs_unwind_from_caller, .-hs_unwind_from_caller\n");
+/* An assembly function NAME(args) that stores its caller's return address,
+ * stack pointer after the return and rbp in args (pc, sp, rbp: offsets 0,
+ * 8, 16), then runs THEN. */
+#define CALLER_FRAME_STUB(NAME, THEN)                                                                      \
+    __asm__(".text\n.p2align 4\n.globl " NAME "\n.hidden " NAME "\n.type " NAME ", @function\n" NAME ":\n" \
+            ".cfi_startproc\n"                                                                             \
+            "movq (%rsp), %rax\n"                                                                          \
+            "movq %rax, 0(%rdi)\n"                                                                         \
+            "leaq 8(%rsp), %rax\n"                                                                         \
+            "movq %rax, 8(%rdi)\n"                                                                         \
+            "movq %rbp, 16(%rdi)\n" THEN "\n"                                                              \
+            ".cfi_endproc\n"                                                                               \
+            ".size " NAME ", .-" NAME "\n")
 
-__asm__(".text\n"
-        ".p2align 4\n"
-        ".globl hs_unwind_mark\n"
-        ".hidden hs_unwind_mark\n"
-        ".type hs_unwind_mark, @function\n"
-        "hs_unwind_mark:\n"
-        ".cfi_startproc\n"
-        "movq (%rsp), %rax\n"
-        "movq %rax, 0(%rdi)\n"
-        "leaq 8(%rsp), %rax\n"
-        "movq %rax, 8(%rdi)\n"
-        "movq %rbp, 16(%rdi)\n"
-        "ret\n"
-        ".cfi_endproc\n"
-        ".size hs_unwind_mark, .-hs_unwind_mark\n");
+/* hs_unwind_from_caller jumps on to hs_unwind_walk, so that the first frame
+ * walked is its caller's; hs_unwind_mark returns. */
+CALLER_FRAME_STUB("hs_unwind_from_caller", "jmp hs_unwind_walk");
+CALLER_FRAME_STUB("hs_unwind_mark", "ret");
 
 #else /* not x86_64: libunwind does every walk */
 
