@@ -441,7 +441,7 @@ typedef struct {
 
 static slot_t *cache;
 static _Atomic uint32_t epoch;
-static _Atomic uint64_t n_fallbacks, n_computed, n_uncached;
+static _Atomic uint64_t n_fallbacks;
 
 void hs_unwind_init(void)
 {
@@ -454,22 +454,17 @@ void hs_unwind_forget(void) { atomic_fetch_add_explicit(&epoch, 1, memory_order_
 void hs_unwind_stats(hs_unwind_stats_t *out)
 {
     out->fallbacks = atomic_load_explicit(&n_fallbacks, memory_order_relaxed);
-    out->rules_computed = atomic_load_explicit(&n_computed, memory_order_relaxed);
-    out->uncached = atomic_load_explicit(&n_uncached, memory_order_relaxed);
 }
 
 static uint64_t rule_slow(uintptr_t pc, slot_t *claimed, uint64_t tag)
 {
     uint64_t r = compute_rule(pc);
-    atomic_fetch_add_explicit(&n_computed, 1, memory_order_relaxed);
     /* Code that is in no object now may be mapped later: not cached. */
     if (claimed && rule_kind(r) != K_NOOBJ) {
         atomic_store_explicit(&claimed->rule, r, memory_order_relaxed);
         atomic_store_explicit(&claimed->tag, tag, memory_order_release);
     } else if (claimed) {
         atomic_store_explicit(&claimed->tag, 0, memory_order_release);
-    } else {
-        atomic_fetch_add_explicit(&n_uncached, 1, memory_order_relaxed);
     }
     return r;
 }

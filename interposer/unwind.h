@@ -95,9 +95,9 @@ void hs_unwind_init(void);
  * be mapped where it was. */
 void hs_unwind_forget(void);
 
-/* Counters for tests and diagnostics. */
+/* Counters for tests and diagnostics: walks left to libunwind. */
 typedef struct {
-    uint64_t fallbacks, rules_computed, uncached;
+    uint64_t fallbacks;
 } hs_unwind_stats_t;
 void hs_unwind_stats(hs_unwind_stats_t *out);
 
